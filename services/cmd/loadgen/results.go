@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tally is the result service's JSON body (GET /api/results and each /events
+// data line).
+type tally struct {
+	OptionA string `json:"option_a"`
+	OptionB string `json:"option_b"`
+	A       int64  `json:"a"`
+	B       int64  `json:"b"`
+	Total   int64  `json:"total"`
+}
+
+func fetchTally(ctx context.Context, c *http.Client, base string) (tally, error) {
+	var t tally
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/results", nil)
+	if err != nil {
+		return t, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return t, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return t, fmt.Errorf("GET %s/api/results: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return t, fmt.Errorf("GET %s/api/results: %s: %.200s", base, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, &t); err != nil {
+		return t, fmt.Errorf("GET %s/api/results: bad JSON: %w", base, err)
+	}
+	return t, nil
+}
+
+// event is one tally seen on the /events stream and when it arrived.
+type event struct {
+	at    time.Time
+	total int64
+}
+
+// sseWatcher follows <base>/events, reconnecting after errors, and records
+// every tally it receives with its arrival time.
+type sseWatcher struct {
+	mu      sync.Mutex
+	events  []event
+	maxSeen int64
+	changed chan struct{} // closed and replaced on every event
+	errs    int
+	lastErr error
+}
+
+func newSSEWatcher() *sseWatcher { return &sseWatcher{changed: make(chan struct{}), maxSeen: -1} }
+
+func (w *sseWatcher) add(t tally, at time.Time) {
+	w.mu.Lock()
+	w.events = append(w.events, event{at: at, total: t.Total})
+	if t.Total > w.maxSeen {
+		w.maxSeen = t.Total
+	}
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// state returns the highest total seen so far (-1 before the first event)
+// and a channel closed on the next event.
+func (w *sseWatcher) state() (int64, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.maxSeen, w.changed
+}
+
+func (w *sseWatcher) snapshot() []event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]event(nil), w.events...)
+}
+
+// waitFor blocks until an event with total >= want arrived or ctx ends.
+func (w *sseWatcher) waitFor(ctx context.Context, want int64) bool {
+	for {
+		seen, ch := w.state()
+		if seen >= want {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// run follows the stream until ctx ends.
+func (w *sseWatcher) run(ctx context.Context, c *http.Client, base string) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := w.stream(ctx, c, base)
+		if ctx.Err() != nil {
+			return
+		}
+		w.mu.Lock()
+		w.errs++
+		w.lastErr = err
+		w.mu.Unlock()
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (w *sseWatcher) stream(ctx context.Context, c *http.Client, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s/events: %s", base, resp.Status)
+	}
+	return parseSSE(resp.Body, func(data string) {
+		at := time.Now()
+		var t tally
+		if json.Unmarshal([]byte(data), &t) == nil {
+			w.add(t, at)
+		}
+	})
+}
+
+// parseSSE reads a text/event-stream and calls fn with each event's data
+// (multiple data lines joined by "\n"), per the WHATWG EventSource rules that
+// matter here: comment lines start with ':', an empty line ends an event, and
+// one optional space after the field's colon is dropped.
+func parseSSE(r io.Reader, fn func(data string)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var data strings.Builder
+	hasData := false
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if hasData {
+				fn(data.String())
+			}
+			data.Reset()
+			hasData = false
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		if field == "data" {
+			if hasData {
+				data.WriteByte('\n')
+			}
+			data.WriteString(value)
+			hasData = true
+		}
+	}
+}

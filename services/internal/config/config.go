@@ -1,0 +1,279 @@
+// Package config reads the services' configuration from environment
+// variables (and mounted secret files), validating everything up front so a
+// bad deployment fails at start with one error naming the variable.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Service selects which variables are required.
+type Service string
+
+const (
+	Vote   Service = "vote"
+	Worker Service = "worker"
+	Result Service = "result"
+)
+
+// Vote modes.
+const (
+	ModeQueue  = "queue"
+	ModeDirect = "direct"
+)
+
+// Config is everything a service needs. URLs carry credentials; log them only
+// through Redact.
+type Config struct {
+	Service         Service
+	Port            int
+	OptionA         string
+	OptionB         string
+	VoteMode        string
+	RedisURL        string
+	RedisKeyPrefix  string
+	DatabaseURL     string
+	DatabaseReadURL string
+	WorkerID        string
+	BatchSize       int
+	BatchLinger     time.Duration
+	HeartbeatTTL    time.Duration
+	DBMigrate       bool
+	ShutdownTimeout time.Duration
+}
+
+// NeedsRedis reports whether this service talks to Redis.
+func (c Config) NeedsRedis() bool {
+	return c.Service == Worker || (c.Service == Vote && c.VoteMode == ModeQueue)
+}
+
+// NeedsDatabase reports whether this service talks to PostgreSQL.
+func (c Config) NeedsDatabase() bool {
+	return c.Service != Vote || c.VoteMode == ModeDirect
+}
+
+// Env abstracts the process environment so tests need not mutate it.
+type Env struct {
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+	Hostname func() (string, error)
+	Pid      int
+}
+
+// FromOS is the real process environment.
+func FromOS() Env {
+	return Env{Getenv: os.Getenv, ReadFile: os.ReadFile, Hostname: os.Hostname, Pid: os.Getpid()}
+}
+
+// Load reads the configuration of svc from the process environment.
+func Load(svc Service) (Config, error) { return LoadFrom(svc, FromOS()) }
+
+var defaultPorts = map[Service]int{Vote: 8080, Result: 8081, Worker: 8082}
+
+// LoadFrom reads the configuration of svc from env.
+func LoadFrom(svc Service, env Env) (Config, error) {
+	c := Config{Service: svc}
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(env.Getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	var err error
+	if c.Port, err = intVar(get("PORT", strconv.Itoa(defaultPorts[svc])), "PORT", 0, 65535); err != nil {
+		return c, err
+	}
+	c.OptionA = get("OPTION_A", "Cats")
+	c.OptionB = get("OPTION_B", "Dogs")
+	c.VoteMode = get("VOTE_MODE", ModeQueue)
+	if c.VoteMode != ModeQueue && c.VoteMode != ModeDirect {
+		return c, fmt.Errorf("VOTE_MODE: must be %q or %q, got %q", ModeQueue, ModeDirect, c.VoteMode)
+	}
+	c.RedisKeyPrefix = get("REDIS_KEY_PREFIX", "")
+	if c.BatchSize, err = intVar(get("BATCH_SIZE", "500"), "BATCH_SIZE", 1, 100000); err != nil {
+		return c, err
+	}
+	if c.BatchLinger, err = durVar(get("BATCH_LINGER", "2ms"), "BATCH_LINGER"); err != nil {
+		return c, err
+	}
+	if c.HeartbeatTTL, err = durVar(get("WORKER_HEARTBEAT_TTL", "15s"), "WORKER_HEARTBEAT_TTL"); err != nil {
+		return c, err
+	}
+	if c.HeartbeatTTL < 100*time.Millisecond {
+		return c, errors.New("WORKER_HEARTBEAT_TTL: must be at least 100ms")
+	}
+	if c.ShutdownTimeout, err = durVar(get("SHUTDOWN_TIMEOUT", "20s"), "SHUTDOWN_TIMEOUT"); err != nil {
+		return c, err
+	}
+	switch m := strings.ToLower(get("DB_MIGRATE", "false")); m {
+	case "true", "1", "yes":
+		c.DBMigrate = true
+	case "false", "0", "no":
+	default:
+		return c, fmt.Errorf("DB_MIGRATE: must be true or false, got %q", m)
+	}
+	c.WorkerID = get("WORKER_ID", "")
+	if c.WorkerID == "" {
+		h, herr := env.Hostname()
+		if herr != nil || h == "" {
+			h = "worker"
+		}
+		c.WorkerID = fmt.Sprintf("%s-%d", h, env.Pid)
+	}
+	if strings.ContainsAny(c.WorkerID, " \t\r\n") {
+		return c, fmt.Errorf("WORKER_ID: must not contain whitespace, got %q", c.WorkerID)
+	}
+
+	if c.NeedsRedis() {
+		if c.RedisURL, err = redisURL(env, get); err != nil {
+			return c, err
+		}
+	}
+	if c.NeedsDatabase() {
+		if c.DatabaseURL, err = databaseURL(env, get); err != nil {
+			return c, err
+		}
+		if r := get("DATABASE_READ_URL", ""); r != "" {
+			if c.DatabaseReadURL, err = withPasswordFile(env, r, "DATABASE_READ_URL", get("DATABASE_PASSWORD_FILE", "")); err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, nil
+}
+
+func intVar(s, name string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s: must be an integer in [%d, %d], got %q", name, lo, hi, s)
+	}
+	return n, nil
+}
+
+func durVar(s, name string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s: must be a duration like 2s or 500ms, got %q", name, s)
+	}
+	return d, nil
+}
+
+func readSecret(env Env, name, path string) (string, error) {
+	b, err := env.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: read %s: %w", name, path, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s: %s is empty", name, path)
+	}
+	return s, nil
+}
+
+func redisURL(env Env, get func(string, string) string) (string, error) {
+	raw := get("REDIS_URL", "")
+	if raw == "" {
+		return "", errors.New("REDIS_URL: required (redis://host:6379/0 or rediss:// for TLS)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return "", fmt.Errorf("REDIS_URL: must be redis://host:port[/db] or rediss://..., got %q", Redact(raw))
+	}
+	if f := get("REDIS_PASSWORD_FILE", ""); f != "" {
+		pw, err := readSecret(env, "REDIS_PASSWORD_FILE", f)
+		if err != nil {
+			return "", err
+		}
+		user := ""
+		if u.User != nil {
+			user = u.User.Username()
+		}
+		u.User = url.UserPassword(user, pw)
+	}
+	return u.String(), nil
+}
+
+// rdsSecret is the JSON layout of an AWS Secrets Manager RDS secret.
+type rdsSecret struct {
+	Username string          `json:"username"`
+	Password string          `json:"password"`
+	Host     string          `json:"host"`
+	Port     json.RawMessage `json:"port"`
+	DBName   string          `json:"dbname"`
+}
+
+func databaseURL(env Env, get func(string, string) string) (string, error) {
+	raw := get("DATABASE_URL", "")
+	if f := get("DATABASE_SECRET_FILE", ""); f != "" {
+		b, err := env.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("DATABASE_SECRET_FILE: read %s: %w", f, err)
+		}
+		var s rdsSecret
+		if err := json.Unmarshal(b, &s); err != nil {
+			return "", fmt.Errorf("DATABASE_SECRET_FILE: %s is not an RDS secret JSON: %w", f, err)
+		}
+		port := strings.Trim(string(s.Port), `"`)
+		if port == "" || port == "null" {
+			port = "5432"
+		}
+		if _, err := strconv.Atoi(port); err != nil {
+			return "", fmt.Errorf("DATABASE_SECRET_FILE: port %q is not a number", port)
+		}
+		if s.Username == "" || s.Host == "" {
+			return "", errors.New("DATABASE_SECRET_FILE: username and host are required")
+		}
+		if s.DBName == "" {
+			s.DBName = "postgres"
+		}
+		u := url.URL{Scheme: "postgres", User: url.UserPassword(s.Username, s.Password),
+			Host: net.JoinHostPort(s.Host, port), Path: "/" + s.DBName}
+		// Keep query options (sslmode etc.) given in DATABASE_URL, if any.
+		if raw != "" {
+			if ru, err := url.Parse(raw); err == nil {
+				u.RawQuery = ru.RawQuery
+			}
+		}
+		raw = u.String()
+	}
+	if raw == "" {
+		return "", errors.New("DATABASE_URL: required (postgres://user@host:5432/db), or set DATABASE_SECRET_FILE")
+	}
+	return withPasswordFile(env, raw, "DATABASE_URL", get("DATABASE_PASSWORD_FILE", ""))
+}
+
+func withPasswordFile(env Env, raw, name, pwFile string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "", fmt.Errorf("%s: must be postgres://user@host:port/db, got %q", name, Redact(raw))
+	}
+	if pwFile != "" {
+		pw, err := readSecret(env, "DATABASE_PASSWORD_FILE", pwFile)
+		if err != nil {
+			return "", err
+		}
+		user := ""
+		if u.User != nil {
+			user = u.User.Username()
+		}
+		u.User = url.UserPassword(user, pw)
+	}
+	return u.String(), nil
+}
+
+// Redact hides the password of a URL for logging.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable url>"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string, files map[string]string) Env {
+	return Env{
+		Getenv: func(k string) string { return vars[k] },
+		ReadFile: func(p string) ([]byte, error) {
+			if s, ok := files[p]; ok {
+				return []byte(s), nil
+			}
+			return nil, os.ErrNotExist
+		},
+		Hostname: func() (string, error) { return "box", nil },
+		Pid:      7,
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := LoadFrom(Worker, env(map[string]string{
+		"REDIS_URL": "redis://r:6379/0", "DATABASE_URL": "postgres://u:p@db:5432/x",
+	}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8082 || c.OptionA != "Cats" || c.OptionB != "Dogs" || c.VoteMode != ModeQueue ||
+		c.WorkerID != "box-7" || c.BatchSize != 500 || c.HeartbeatTTL != 15*time.Second || c.DBMigrate {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	cases := []struct {
+		svc  Service
+		vars map[string]string
+		want string
+	}{
+		{Vote, map[string]string{}, "REDIS_URL"},
+		{Vote, map[string]string{"VOTE_MODE": "direct"}, "DATABASE_URL"},
+		{Vote, map[string]string{"VOTE_MODE": "carrier-pigeon"}, "VOTE_MODE"},
+		{Result, map[string]string{"DATABASE_URL": "postgres://h/x", "PORT": "http"}, "PORT"},
+		{Worker, map[string]string{"DATABASE_URL": "postgres://h/x", "REDIS_URL": "http://r"}, "REDIS_URL"},
+		{Worker, map[string]string{"DATABASE_URL": "postgres://h/x", "REDIS_URL": "redis://r", "BATCH_SIZE": "0"}, "BATCH_SIZE"},
+		{Worker, map[string]string{"DATABASE_URL": "postgres://h/x", "REDIS_URL": "redis://r", "DB_MIGRATE": "maybe"}, "DB_MIGRATE"},
+		{Result, map[string]string{"DATABASE_URL": "postgres://h/x", "DATABASE_PASSWORD_FILE": "/nope"}, "DATABASE_PASSWORD_FILE"},
+		{Result, map[string]string{"DATABASE_SECRET_FILE": "/nope"}, "DATABASE_SECRET_FILE"},
+	}
+	for _, tc := range cases {
+		_, err := LoadFrom(tc.svc, env(tc.vars, nil))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s %v: err = %v, want it to name %s", tc.svc, tc.vars, err, tc.want)
+		}
+	}
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	c, err := LoadFrom(Worker, env(map[string]string{
+		"REDIS_URL":              "rediss://cache:6380/0",
+		"REDIS_PASSWORD_FILE":    "/run/secrets/redis",
+		"DATABASE_URL":           "postgres://app@db:5432/votes?sslmode=require",
+		"DATABASE_PASSWORD_FILE": "/run/secrets/pg",
+		"DATABASE_READ_URL":      "postgres://app@replica:5432/votes",
+	}, map[string]string{"/run/secrets/redis": "r3dis\n", "/run/secrets/pg": "p@ss/word\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisURL != "rediss://:r3dis@cache:6380/0" {
+		t.Errorf("RedisURL = %q", c.RedisURL)
+	}
+	if c.DatabaseURL != "postgres://app:p%40ss%2Fword@db:5432/votes?sslmode=require" {
+		t.Errorf("DatabaseURL = %q", c.DatabaseURL)
+	}
+	if !strings.Contains(c.DatabaseReadURL, "replica") || !strings.Contains(c.DatabaseReadURL, "p%40ss") {
+		t.Errorf("DatabaseReadURL = %q", c.DatabaseReadURL)
+	}
+	if r := Redact(c.DatabaseURL); strings.Contains(r, "word") {
+		t.Errorf("Redact leaked the password: %s", r)
+	}
+}
+
+func TestRDSSecret(t *testing.T) {
+	c, err := LoadFrom(Result, env(map[string]string{"DATABASE_SECRET_FILE": "/s"}, map[string]string{
+		"/s": `{"username":"admin","password":"x:y","host":"db.example","port":5432,"dbname":"ladder","engine":"postgres"}`,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != "postgres://admin:x%3Ay@db.example:5432/ladder" {
+		t.Fatalf("DatabaseURL = %q", c.DatabaseURL)
+	}
+	_ = errors.New
+}
