@@ -227,9 +227,12 @@ func checkTally(ctx context.Context, cfg *config, client *http.Client, r *runner
 	case last.Total < c.ExpectedMin:
 		c.Message = fmt.Sprintf("MISMATCH: %d voters accepted but only %d counted after waiting %v (%d missing)",
 			c.AcceptedVoters, last.Total-base.Total, cfg.settle, c.ExpectedMin-last.Total)
+	case abKnown && last.Total == c.ExpectedMax && last.A > wantA:
+		c.Message = fmt.Sprintf("MISMATCH: totals agree (%d) but a=%d b=%d, expected a=%d b=%d: %d revotes (a then b) did not replace the earlier vote",
+			last.Total, last.A, last.B, wantA, wantB, last.A-wantA)
 	default:
-		c.Message = fmt.Sprintf("MISMATCH: totals agree (%d) but a=%d b=%d, expected a=%d b=%d: a revote did not replace the earlier vote",
-			last.Total, last.A, last.B, wantA, wantB)
+		c.Message = fmt.Sprintf("MISMATCH: total %d a=%d b=%d, expected total %d a=%d b=%d",
+			last.Total, last.A, last.B, c.ExpectedMax, wantA, wantB)
 	}
 	return false
 }

@@ -15,13 +15,14 @@ import (
 // is free.
 type schedule struct {
 	start    time.Time
-	interval time.Duration // 0 = unscheduled
+	rate     float64       // votes/s; 0 = unscheduled
+	interval time.Duration // 1/rate rounded, 0 = unscheduled
 	end      time.Time     // zero = no time bound
 	limit    int64         // 0 = no count bound
 }
 
 func newSchedule(start time.Time, rate float64, duration time.Duration, votes int64) schedule {
-	s := schedule{start: start, limit: votes}
+	s := schedule{start: start, limit: votes, rate: rate}
 	if rate > 0 {
 		s.interval = time.Duration(float64(time.Second) / rate)
 		if s.interval <= 0 {
@@ -39,7 +40,8 @@ func (s schedule) due(i int64) time.Time {
 	if s.interval == 0 {
 		return s.start
 	}
-	return s.start.Add(time.Duration(i) * s.interval)
+	// Computed from the start each time (no accumulated rounding drift).
+	return s.start.Add(time.Duration(math.Round(float64(i) * float64(time.Second) / s.rate)))
 }
 
 // inPlan reports whether slot i belongs to the run at all: below the count
@@ -59,8 +61,13 @@ func (s schedule) inPlan(i int64) bool {
 func (s schedule) planned() int64 {
 	n := int64(-1)
 	if s.interval > 0 && !s.end.IsZero() {
-		d := s.end.Sub(s.start)
-		n = int64((d + s.interval - 1) / s.interval)
+		n = int64(math.Ceil(s.end.Sub(s.start).Seconds() * s.rate))
+		for n > 0 && !s.due(n-1).Before(s.end) {
+			n--
+		}
+		for s.due(n).Before(s.end) {
+			n++
+		}
 	}
 	if s.limit > 0 && (n < 0 || s.limit < n) {
 		n = s.limit
@@ -87,9 +94,10 @@ const (
 )
 
 // planner decides who votes in each slot. A new voter is created for each
-// first vote (up to -voters); a -revote fraction of them is designated to vote
-// again, for the other option, once their first vote has been accepted, so
-// "the later vote wins" is well defined. Ready revotes go before new voters.
+// first vote (up to -voters), voting a or b at random; a -revote fraction of
+// them is designated to vote a and then, once that first vote has been
+// accepted (so "the later vote wins" is well defined), b. Ready revotes go
+// before new voters.
 type planner struct {
 	mu         sync.Mutex
 	rng        *rand.Rand
@@ -127,15 +135,16 @@ func (p *planner) next() (vote, nextKind) {
 	if p.maxVoters == 0 || p.created < p.maxVoters {
 		p.created++
 		v := vote{voter: p.rng.Uint64(), choice: 'a'}
-		if p.rng.IntN(2) == 1 {
-			v.choice = 'b'
-		}
 		// Designate exactly round(revote * created) revoters so far, spread
-		// evenly over the run.
+		// evenly over the run. Revoters always vote a, then b: if a revote
+		// were lost (or the first vote won), a would end up too high by
+		// exactly the number lost, where random directions could cancel out.
 		if want := int64(math.Floor(p.revote*float64(p.created) + 0.5)); want > p.designated {
 			p.designated++
 			p.pending++
 			v.revoter = true
+		} else if p.rng.IntN(2) == 1 {
+			v.choice = 'b'
 		}
 		return v, nextVote
 	}
