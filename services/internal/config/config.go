@@ -98,7 +98,7 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 		return c, fmt.Errorf("VOTE_MODE: must be %q or %q, got %q", ModeQueue, ModeDirect, c.VoteMode)
 	}
 	c.RedisKeyPrefix = get("REDIS_KEY_PREFIX", "")
-	if c.BatchSize, err = intVar(get("BATCH_SIZE", "500"), "BATCH_SIZE", 1, 100000); err != nil {
+	if c.BatchSize, err = intVar(get("BATCH_SIZE", "1000"), "BATCH_SIZE", 1, 100000); err != nil {
 		return c, err
 	}
 	if c.BatchLinger, err = durVar(get("BATCH_LINGER", "2ms"), "BATCH_LINGER"); err != nil {

@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 8082 || c.OptionA != "Cats" || c.OptionB != "Dogs" || c.VoteMode != ModeQueue ||
-		c.WorkerID != "box-7" || c.BatchSize != 500 || c.HeartbeatTTL != 15*time.Second || c.DBMigrate {
+		c.WorkerID != "box-7" || c.BatchSize != 1000 || c.HeartbeatTTL != 15*time.Second || c.DBMigrate {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
