@@ -1,0 +1,84 @@
+package test
+
+import (
+	"sort"
+	"strings"
+	"testing"
+)
+
+// statefulTypes hold data (or the keys to it). CloudFormation replaces a
+// resource whose logical id changes: for these that means a new, empty
+// volume, database or bucket, so their ids are pinned below.
+var statefulTypes = map[string]bool{
+	"AWS::EC2::Volume":                   true,
+	"AWS::RDS::DBCluster":                true,
+	"AWS::RDS::DBInstance":               true,
+	"AWS::S3::Bucket":                    true,
+	"AWS::DynamoDB::Table":               true,
+	"AWS::DynamoDB::GlobalTable":         true,
+	"AWS::ElastiCache::ReplicationGroup": true,
+	"AWS::OpenSearchService::Domain":     true,
+	"AWS::Backup::BackupVault":           true,
+	"AWS::KMS::Key":                      true,
+	"AWS::Logs::LogGroup":                true,
+	"AWS::SecretsManager::Secret":        true,
+}
+
+// pinnedStatefulIDs is every stateful resource of every stack, by logical
+// id. If this test fails after a refactor, the refactor renamed a construct
+// holding data: keep the old id (e.g. with overrideLogicalId) instead of
+// editing this list, unless losing that data is the intent.
+var pinnedStatefulIDs = map[string][]string{
+	tier1: {
+		"AlarmsKey3C2381B3",
+		"AppLogsC5DF83A6",
+		"BackupKey570ED138",
+		"BackupVaultADF21B19",
+		"DataVolume175940C2",
+		"DatabasePassword49A8070F",
+		"HostLogs22B13AD2",
+		"NetworkFlowLogs2BEC3212",
+	},
+}
+
+func TestStatefulLogicalIDsNeverChange(t *testing.T) {
+	for _, set := range []*synthesized{defaults, full} {
+		for _, stack := range set.names() {
+			var got []string
+			res, _ := set.templates[stack]["Resources"].(map[string]any)
+			for id, r := range res {
+				if statefulTypes[r.(map[string]any)["Type"].(string)] {
+					got = append(got, id)
+				}
+			}
+			sort.Strings(got)
+			want, ok := pinnedStatefulIDs[stack]
+			if !ok {
+				t.Errorf("stack %s has no pinned stateful ids; add them: %q", stack, got)
+				continue
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s stateful logical ids changed:\n got  %q\n want %q\nA changed id replaces the resource on deploy and loses its data.", stack, got, want)
+			}
+		}
+	}
+}
+
+// Deleting a stack (or replacing a resource) never deletes data: every
+// stateful resource is retained or snapshotted.
+func TestStatefulResourcesAreRetainedOrSnapshotted(t *testing.T) {
+	for _, stack := range defaults.names() {
+		res, _ := defaults.templates[stack]["Resources"].(map[string]any)
+		for id, raw := range res {
+			r := raw.(map[string]any)
+			if !statefulTypes[r["Type"].(string)] {
+				continue
+			}
+			for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+				if p := r[policy]; p != "Retain" && p != "Snapshot" {
+					t.Errorf("%s: %s %s has %s %v, want Retain or Snapshot", stack, r["Type"], id, policy, p)
+				}
+			}
+		}
+	}
+}
