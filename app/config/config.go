@@ -138,9 +138,9 @@ func FromContext(ctx map[string]any) (Config, error) {
 			errs = append(errs, fmt.Sprintf("%s: %v", k, err))
 		}
 	}
-	if len(errs) == 0 {
-		errs = c.validate()
-	}
+	// Values that failed to parse kept their defaults, so validating the rest
+	// still reports every other mistake in the same run.
+	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid Ladder configuration (set with -c key=value or in cdk.json \"context\"):\n  - %s", strings.Join(errs, "\n  - "))
 	}
