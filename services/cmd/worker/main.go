@@ -1,0 +1,158 @@
+// Command worker moves votes from the Redis queue into PostgreSQL: batches
+// of up to BATCH_SIZE, each committed in one round trip and acknowledged
+// only after the commit, so a vote survives the worker, Redis connections
+// or PostgreSQL going away at any moment. It serves /healthz, /readyz and
+// /metrics on PORT (default 8082).
+//
+// `worker healthcheck` probes a running instance (exit 0 healthy, 1 not):
+// the image has no shell or curl.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ladder-cdk/ladder/services/internal/backoff"
+	"github.com/ladder-cdk/ladder/services/internal/config"
+	"github.com/ladder-cdk/ladder/services/internal/httpserver"
+	"github.com/ladder-cdk/ladder/services/internal/logging"
+	"github.com/ladder-cdk/ladder/services/internal/queue"
+	"github.com/ladder-cdk/ladder/services/internal/store"
+	"github.com/ladder-cdk/ladder/services/internal/worker"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		if os.Args[1] == "healthcheck" {
+			os.Exit(httpserver.Probe(probePort()))
+		}
+		fmt.Fprintf(os.Stderr, "worker: unknown argument %q (the only one is healthcheck)\n", os.Args[1])
+		os.Exit(2)
+	}
+	log := logging.New("worker")
+	cfg, err := config.Load(config.Worker)
+	if err != nil {
+		log.Error("invalid configuration: " + err.Error())
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		log.Error(fmt.Sprintf("listen on port %d: %v", cfg.Port, err))
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err = run(ctx, cfg, log, ln)
+	stop()
+	if err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+// probePort is the port to probe; the health check must work even if the
+// rest of the configuration would not load.
+func probePort() int {
+	if cfg, err := config.Load(config.Worker); err == nil {
+		return cfg.Port
+	}
+	if p, err := strconv.Atoi(os.Getenv("PORT")); err == nil {
+		return p
+	}
+	return 8082
+}
+
+// run drains the queue and serves HTTP on ln until ctx ends, then finishes
+// the batch in hand within cfg.ShutdownTimeout.
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
+	// go-redis reports dial failures through its own logger; keep them in
+	// the JSON log stream rather than as bare lines on stderr.
+	redis.SetLogger(redisLog{log})
+	// The client name carries the worker id so an operator (or the chaos
+	// test) can find this worker's connections in CLIENT LIST.
+	rdb, err := queue.NewClient(cfg.RedisURL, "ladder-worker:"+cfg.WorkerID)
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", config.Redact(cfg.RedisURL), err)
+	}
+	defer rdb.Close()
+	st, err := store.OpenPostgres(ctx, store.Options{
+		// One connection writes; the second serves /readyz meanwhile.
+		URL: cfg.DatabaseURL, AppName: "ladder-worker", MaxConn: 2, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
+	}
+	defer st.Close()
+
+	consumer := queue.NewConsumer(rdb, queue.NewKeys(cfg.RedisKeyPrefix), cfg.WorkerID, cfg.HeartbeatTTL)
+	w := worker.New(worker.Options{
+		Consumer:        consumer,
+		Store:           st,
+		BatchSize:       cfg.BatchSize,
+		HeartbeatTTL:    cfg.HeartbeatTTL,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             log,
+	})
+
+	var migrated atomic.Bool
+	migrated.Store(!cfg.DBMigrate)
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	// The HTTP server outlives ctx until the worker has committed its last
+	// batch, so /metrics and /healthz answer during the shutdown.
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	var wg sync.WaitGroup
+	var workErr error
+	wg.Go(func() {
+		defer stopHTTP()
+		if cfg.DBMigrate {
+			// Before the first vote: without the schema every batch would
+			// fail. Migrations take an advisory lock, so several workers
+			// starting together apply them once.
+			if backoff.Retry(workCtx, log, "postgres", st.Migrate) != nil {
+				return
+			}
+			migrated.Store(true)
+			log.Info("database schema is up to date")
+		}
+		workErr = w.Run(workCtx)
+	})
+
+	ready := map[string]httpserver.Check{"redis": consumer.Ping, "postgres": st.Ping}
+	if cfg.DBMigrate {
+		ready["migrations"] = func(context.Context) error {
+			if !migrated.Load() {
+				return errors.New("not applied yet")
+			}
+			return nil
+		}
+	}
+	httpErr := httpserver.Serve(httpCtx, ln, httpserver.Options{
+		Ready:           ready,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             log,
+	})
+	// Normally a no-op (the worker already stopped); if the listener
+	// failed, stop the worker cleanly too rather than run unobservable.
+	stopWork()
+	wg.Wait()
+	return errors.Join(workErr, httpErr)
+}
+
+// redisLog routes go-redis's internal messages into the service's log.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client: " + fmt.Sprintf(format, v...))
+}

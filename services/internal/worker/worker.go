@@ -1,0 +1,313 @@
+// Package worker drains the vote queue into the store: it takes a batch
+// from its own Redis processing list, writes the whole batch in one store
+// call and only then acknowledges it, so a vote leaves Redis only after
+// PostgreSQL has it. Every failure (Redis or PostgreSQL away, the process
+// killed) leaves the batch in the processing list, from where this worker
+// or, once its heartbeat expired, a peer delivers it again; redelivery is
+// harmless because the store keeps each voter's newest vote by stamp.
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ladder-cdk/ladder/services/internal/backoff"
+	"github.com/ladder-cdk/ladder/services/internal/ballot"
+	"github.com/ladder-cdk/ladder/services/internal/metrics"
+	"github.com/ladder-cdk/ladder/services/internal/queue"
+)
+
+// Store is the part of store.Store the worker writes through.
+type Store interface {
+	// ApplyVotes must be atomic and idempotent (see store.Store).
+	ApplyVotes(ctx context.Context, votes []ballot.Vote) error
+}
+
+// Options configure a Worker.
+type Options struct {
+	Consumer  *queue.Consumer
+	Store     Store
+	BatchSize int
+	// FetchWait is how long one blocking fetch waits for a vote; it also
+	// bounds how long a stop request waits for an idle fetch to return.
+	FetchWait time.Duration
+	// HeartbeatTTL must be the TTL the Consumer was built with: the worker
+	// refreshes its heartbeat three times per TTL and looks for dead peers
+	// twice per TTL.
+	HeartbeatTTL time.Duration
+	// ShutdownTimeout bounds finishing the current batch after ctx ends.
+	ShutdownTimeout time.Duration
+	Log             *slog.Logger
+}
+
+// Stats are the worker's running totals (the same numbers feed the
+// Prometheus metrics, which are process-wide; these are per Worker).
+type Stats struct {
+	Drained  int64 // votes committed and acknowledged
+	Poison   int64 // payloads dropped as invalid
+	Batches  int64 // batches acknowledged
+	Requeued int64 // votes moved back from dead peers
+}
+
+// Worker moves votes from the queue into the store.
+type Worker struct {
+	o        Options
+	log      *slog.Logger
+	drained  atomic.Int64
+	poison   atomic.Int64
+	batches  atomic.Int64
+	requeued atomic.Int64
+
+	size, took prometheus.Observer
+}
+
+// ErrShutdownIncomplete is returned by Run when the shutdown timeout ended
+// before the batch in hand was committed.
+var ErrShutdownIncomplete = errors.New("shutdown timed out before the current batch was committed")
+
+// New returns a worker; zero options get defaults.
+func New(o Options) *Worker {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.FetchWait <= 0 {
+		o.FetchWait = time.Second
+	}
+	if o.HeartbeatTTL <= 0 {
+		o.HeartbeatTTL = 15 * time.Second
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Worker{
+		o:    o,
+		log:  o.Log.With("worker_id", o.Consumer.ID()),
+		size: metrics.BatchSize.WithLabelValues("worker"),
+		took: metrics.BatchDuration.WithLabelValues("worker"),
+	}
+}
+
+// Stats returns the totals so far.
+func (w *Worker) Stats() Stats {
+	return Stats{Drained: w.drained.Load(), Poison: w.poison.Load(), Batches: w.batches.Load(), Requeued: w.requeued.Load()}
+}
+
+// Run drains the queue until ctx ends, then finishes the batch in hand
+// (commit and acknowledge) within ShutdownTimeout, stops fetching and
+// removes its heartbeat once its processing list is empty. Outages of Redis
+// or PostgreSQL are waited out, never returned. It returns nil after a
+// clean stop and ErrShutdownIncomplete if the timeout cut the last batch
+// short (its votes are then back in the queue or left for a peer).
+func (w *Worker) Run(ctx context.Context) error {
+	// io carries every Redis and PostgreSQL call: it outlives ctx by the
+	// shutdown timeout so a stop request never abandons a half-done batch.
+	io, cancelIO := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelIO()
+	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(w.o.ShutdownTimeout, cancelIO) })
+	defer stopTimer()
+
+	c := w.o.Consumer
+	// The heartbeat goes first: a peer must not reclaim the processing list
+	// that the previous process with this id may have left, while this one
+	// is committing it.
+	if err := w.retry(ctx, "redis", "register heartbeat", c.Heartbeat); err != nil {
+		w.log.Info("stopped before start")
+		return nil
+	}
+	w.log.Info("worker started", "batch_size", w.o.BatchSize, "heartbeat_ttl", w.o.HeartbeatTTL.String())
+
+	hbCtx, stopHB := context.WithCancel(io)
+	var wg sync.WaitGroup
+	wg.Go(func() { w.heartbeat(hbCtx) })
+
+	clean := w.drain(ctx, io)
+
+	stopHB()
+	wg.Wait()
+	if clean {
+		if err := c.Stop(io); err != nil {
+			w.log.Warn("could not remove heartbeat; peers will see it expire", "error", err.Error())
+		}
+		w.log.Info("worker stopped", "drained", w.drained.Load())
+		return nil
+	}
+	// Out of time with votes in hand (PostgreSQL or Redis still away): put
+	// them back at the head of the queue for a peer right away instead of
+	// after the heartbeat expires. If Redis is the one away this fails and
+	// the heartbeat, no longer refreshed, expires and a peer reclaims them.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	n, err := c.Requeue(rctx)
+	if err == nil {
+		if err := c.Stop(rctx); err != nil {
+			w.log.Warn("could not remove heartbeat; peers will see it expire", "error", err.Error())
+		}
+		w.log.Warn("shutdown timed out; returned uncommitted votes to the queue", "votes", n)
+	} else {
+		w.log.Warn("shutdown timed out; uncommitted votes stay in the processing list for a peer to reclaim",
+			"error", err.Error())
+	}
+	return ErrShutdownIncomplete
+}
+
+// drain is the fetch-commit-ack loop. It reports whether it stopped with
+// an empty processing list.
+func (w *Worker) drain(ctx, io context.Context) bool {
+	c := w.o.Consumer
+	b := backoff.New(100*time.Millisecond, 5*time.Second)
+	// pending means the processing list may hold votes nobody is handling:
+	// at start (left by an earlier process with this id), after a failed
+	// fetch (the move may have happened without us seeing the reply) and
+	// when stopping (a fetch interrupted by the stop). They are committed
+	// before anything new is fetched, so the list holds at most one batch.
+	pending := true
+	for {
+		stopping := ctx.Err() != nil
+		if stopping && !pending {
+			return true
+		}
+		if io.Err() != nil {
+			return false
+		}
+		var items []string
+		var err error
+		if pending {
+			items, err = c.Pending(io)
+		} else {
+			items, err = c.Fetch(io, w.o.BatchSize, w.o.FetchWait)
+		}
+		if err != nil {
+			pending = true
+			d := b.Next()
+			w.log.Warn("waiting for redis: "+err.Error()+", retrying in "+d.Round(time.Millisecond).String(),
+				"dependency", "redis", "error", err.Error(), "retry_in", d.String())
+			// While stopping, keep trying until the shutdown timeout: the
+			// list may hold a batch that should be committed, not orphaned.
+			backoff.Sleep(io, d)
+			continue
+		}
+		b.Reset()
+		if pending && len(items) > 0 {
+			w.log.Info("finishing votes already in the processing list", "votes", len(items))
+		}
+		pending = false
+		if len(items) == 0 {
+			continue
+		}
+		if !w.commit(io, items) {
+			return false
+		}
+		if ctx.Err() != nil {
+			// A fetch racing the stop may have moved items we have not seen.
+			pending = true
+		}
+	}
+}
+
+// commit writes one batch and acknowledges it, retrying both until they
+// succeed or ctx (the io context) ends. Acknowledging only after the
+// commit is what makes a vote survive any crash; retrying the ack after a
+// commit is safe because a redelivered vote changes nothing.
+func (w *Worker) commit(ctx context.Context, items []string) bool {
+	votes := make([]ballot.Vote, 0, len(items))
+	for _, it := range items {
+		v, err := ballot.Decode([]byte(it))
+		if err != nil {
+			w.dropPoison(it, err)
+			continue
+		}
+		votes = append(votes, v)
+	}
+	if len(votes) > 0 {
+		var took time.Duration
+		err := w.retry(ctx, "postgres", "apply votes", func(ctx context.Context) error {
+			start := time.Now()
+			err := w.o.Store.ApplyVotes(ctx, votes)
+			took = time.Since(start)
+			return err
+		})
+		if err != nil {
+			return false
+		}
+		w.size.Observe(float64(len(votes)))
+		w.took.Observe(took.Seconds())
+	}
+	if err := w.retry(ctx, "redis", "ack batch", w.o.Consumer.Ack); err != nil {
+		return false
+	}
+	metrics.Drained.Add(float64(len(votes)))
+	w.drained.Add(int64(len(votes)))
+	w.batches.Add(1)
+	w.log.Debug("batch committed", "votes", len(votes), "payloads", len(items))
+	return true
+}
+
+// dropPoison counts and logs a payload that is not a valid vote. It is
+// acknowledged with its batch: kept, it would be redelivered forever.
+// The payload itself is not logged (it may carry another voter's id,
+// which lets anyone overwrite that voter's vote); its digest lets an
+// operator find it in a capture.
+func (w *Worker) dropPoison(payload string, err error) {
+	metrics.Poison.Inc()
+	w.poison.Add(1)
+	sum := sha256.Sum256([]byte(payload))
+	w.log.Warn("dropping invalid queue payload", "error", err.Error(),
+		"bytes", len(payload), "sha256", hex.EncodeToString(sum[:8]))
+}
+
+// heartbeat keeps this worker alive for peers and returns dead peers'
+// batches to the queue, until ctx ends.
+func (w *Worker) heartbeat(ctx context.Context) {
+	c := w.o.Consumer
+	w.reclaim(ctx)
+	beat := time.NewTicker(w.o.HeartbeatTTL / 3)
+	defer beat.Stop()
+	sweep := time.NewTicker(w.o.HeartbeatTTL / 2)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C:
+			if err := c.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("waiting for redis: "+err.Error(), "dependency", "redis", "error", err.Error())
+			}
+		case <-sweep.C:
+			w.reclaim(ctx)
+		}
+	}
+}
+
+func (w *Worker) reclaim(ctx context.Context) {
+	n, err := w.o.Consumer.ReclaimDead(ctx)
+	if n > 0 {
+		metrics.Requeued.Add(float64(n))
+		w.requeued.Add(int64(n))
+		w.log.Info("re-queued votes of dead workers", "votes", n)
+	}
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("waiting for redis: "+err.Error(), "dependency", "redis", "error", err.Error())
+	}
+}
+
+// retry is backoff.Retry with the operation named in the error it logs.
+func (w *Worker) retry(ctx context.Context, dep, op string, fn func(context.Context) error) error {
+	return backoff.Retry(ctx, w.log, dep, func(ctx context.Context) error {
+		if err := fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return nil
+	})
+}
