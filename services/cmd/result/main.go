@@ -1,0 +1,116 @@
+// Command result serves the live result page of the voting app: GET / (the
+// page), GET /api/results (JSON) and GET /events (Server-Sent Events pushed
+// from PostgreSQL LISTEN/NOTIFY), plus /healthz, /readyz and /metrics.
+//
+// `result healthcheck` probes a running instance (exit 0 healthy, 1 not):
+// the image has no shell or curl.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/ladder-cdk/ladder/services/internal/backoff"
+	"github.com/ladder-cdk/ladder/services/internal/config"
+	"github.com/ladder-cdk/ladder/services/internal/httpserver"
+	"github.com/ladder-cdk/ladder/services/internal/logging"
+	"github.com/ladder-cdk/ladder/services/internal/resultpage"
+	"github.com/ladder-cdk/ladder/services/internal/store"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		if os.Args[1] == "healthcheck" {
+			os.Exit(httpserver.Probe(probePort()))
+		}
+		fmt.Fprintf(os.Stderr, "result: unknown argument %q (the only one is healthcheck)\n", os.Args[1])
+		os.Exit(2)
+	}
+	log := logging.New("result")
+	cfg, err := config.Load(config.Result)
+	if err != nil {
+		log.Error("invalid configuration: " + err.Error())
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err = run(ctx, cfg, log)
+	stop()
+	if err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+// probePort is the port to probe; the health check must work even if the
+// rest of the configuration would not load.
+func probePort() int {
+	if cfg, err := config.Load(config.Result); err == nil {
+		return cfg.Port
+	}
+	if p, err := strconv.Atoi(os.Getenv("PORT")); err == nil {
+		return p
+	}
+	return 8081
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hub := resultpage.NewHub(resultpage.DefaultWindow)
+	st, err := store.OpenPostgres(ctx, store.Options{
+		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, AppName: "ladder-result",
+		// The store's LISTEN failures tell the hub its cached tally may be stale.
+		Log: slog.New(hub.WatchLogHandler(log.Handler())),
+	})
+	if err != nil {
+		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
+	}
+	defer st.Close()
+
+	var migrated atomic.Bool
+	migrated.Store(!cfg.DBMigrate)
+	var wg sync.WaitGroup
+	wg.Go(func() { hub.Run(ctx) })
+	wg.Go(func() {
+		if cfg.DBMigrate {
+			if backoff.Retry(ctx, log, "postgres", st.Migrate) != nil {
+				return
+			}
+			migrated.Store(true)
+			log.Info("database schema is up to date")
+		}
+		// One LISTEN connection for the whole process, fanned out by the hub.
+		_ = st.WatchTallies(ctx, hub.Publish)
+	})
+
+	ready := map[string]httpserver.Check{"postgres": st.Ping}
+	if cfg.DBMigrate {
+		ready["migrations"] = func(context.Context) error {
+			if !migrated.Load() {
+				return errors.New("not applied yet")
+			}
+			return nil
+		}
+	}
+	err = httpserver.Run(ctx, httpserver.Options{
+		Addr: ":" + strconv.Itoa(cfg.Port),
+		Handler: resultpage.New(resultpage.Options{
+			OptionA: cfg.OptionA, OptionB: cfg.OptionB, Store: st, Hub: hub, Log: log,
+		}),
+		Ready:           ready,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             log,
+	})
+	// Also stops the watcher if the listener failed rather than ctx ending.
+	cancel()
+	wg.Wait()
+	return err
+}
