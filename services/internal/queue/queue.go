@@ -70,6 +70,23 @@ func (p *Producer) Push(ctx context.Context, payload []byte) error {
 	return nil
 }
 
+// PushMany appends payloads in order with one multi-value RPUSH, so a
+// producer coalescing concurrent votes pays one round trip for all of them.
+// Redis applies it atomically: all payloads are queued or none.
+func (p *Producer) PushMany(ctx context.Context, payloads [][]byte) error {
+	if len(payloads) == 0 {
+		return nil
+	}
+	args := make([]any, len(payloads))
+	for i, b := range payloads {
+		args[i] = b
+	}
+	if err := p.rdb.RPush(ctx, p.keys.Votes(), args...).Err(); err != nil {
+		return fmt.Errorf("push %d to %s: %w", len(payloads), p.keys.Votes(), err)
+	}
+	return nil
+}
+
 // Ping checks Redis is reachable.
 func (p *Producer) Ping(ctx context.Context) error {
 	if err := p.rdb.Ping(ctx).Err(); err != nil {
