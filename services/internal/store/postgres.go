@@ -74,6 +74,11 @@ SELECT pg_notify('` + Channel + `', (
     ) cur))
 WHERE EXISTS (SELECT 1 FROM agg)`
 
+// BatchUpsertSQL returns the statement ApplyVotes runs for every batch, so
+// the services benchmark can time the very same upsert in pgbench as the
+// database's own limit for the worker and the direct-mode vote service.
+func BatchUpsertSQL() string { return applySQL }
+
 // Postgres is the PostgreSQL Store.
 type Postgres struct {
 	write  *pgxpool.Pool
