@@ -86,17 +86,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}
 	defer rdb.Close()
 	st, err := store.OpenPostgres(ctx, store.Options{
-		// One connection writes; the second serves /readyz meanwhile.
-		URL: cfg.DatabaseURL, AppName: "ladder-worker", MaxConn: 2, Log: log,
+		// A connection per lane, one more for /readyz.
+		URL: cfg.DatabaseURL, AppName: "ladder-worker", MaxConn: worker.DefaultLanes + 1, Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
 	}
 	defer st.Close()
 
-	consumer := queue.NewConsumer(rdb, queue.NewKeys(cfg.RedisKeyPrefix), cfg.WorkerID, cfg.HeartbeatTTL)
 	w := worker.New(worker.Options{
-		Consumer:        consumer,
+		Redis:           rdb,
+		Keys:            queue.NewKeys(cfg.RedisKeyPrefix),
+		ID:              cfg.WorkerID,
 		Store:           st,
 		BatchSize:       cfg.BatchSize,
 		HeartbeatTTL:    cfg.HeartbeatTTL,
@@ -129,7 +130,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		workErr = w.Run(workCtx)
 	})
 
-	ready := map[string]httpserver.Check{"redis": consumer.Ping, "postgres": st.Ping}
+	ready := map[string]httpserver.Check{"redis": w.Ping, "postgres": st.Ping}
 	if cfg.DBMigrate {
 		ready["migrations"] = func(context.Context) error {
 			if !migrated.Load() {

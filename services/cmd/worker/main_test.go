@@ -22,6 +22,7 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/config"
 	"github.com/ladder-cdk/ladder/services/internal/queue"
 	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/internal/worker"
 )
 
 // The test binary doubles as the worker binary: with this variable set it
@@ -132,6 +133,8 @@ func TestRunDrainsMigratesAndServes(t *testing.T) {
 	for {
 		n, err := rdb.LLen(ctx, keys.Votes()).Result()
 		m, err2 := rdb.LLen(ctx, keys.Processing("main-test")).Result()
+		m2, _ := rdb.LLen(ctx, keys.Processing(worker.LaneID("main-test", 1))).Result()
+		m += m2
 		if err == nil && err2 == nil && n+m == 0 {
 			break
 		}
@@ -181,7 +184,7 @@ func TestRunDrainsMigratesAndServes(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return within 10s of SIGTERM")
 	}
-	if n, _ := rdb.Exists(context.Background(), keys.Heartbeat("main-test")).Result(); n != 0 {
+	if n, _ := rdb.Exists(context.Background(), keys.Heartbeat("main-test"), keys.Heartbeat(worker.LaneID("main-test", 1))).Result(); n != 0 {
 		t.Error("heartbeat left after a clean stop")
 	}
 	if code, _, _ := runMain(t, []string{"PORT=" + strconv.Itoa(port)}, "healthcheck"); code != 1 {

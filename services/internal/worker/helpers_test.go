@@ -66,10 +66,11 @@ func (e *env) consumer(id string, ttl time.Duration) *queue.Consumer {
 // newWorker builds a worker with test-friendly timings; tweak adjusts them.
 func (e *env) newWorker(id string, tweak func(*worker.Options)) *worker.Worker {
 	o := worker.Options{
-		Consumer:        e.consumer(id, time.Second),
+		Redis:           e.rdb,
+		Keys:            e.keys,
+		ID:              id,
 		Store:           e.store,
 		BatchSize:       50,
-		FetchWait:       100 * time.Millisecond,
 		HeartbeatTTL:    time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		Log:             e.log,
@@ -173,7 +174,21 @@ func (e *env) inQueue() int64 {
 
 func (e *env) waitEmpty(within time.Duration) {
 	e.t.Helper()
-	waitFor(e.t, within, "queue and processing lists to empty", func() bool { return e.inQueue() == 0 })
+	deadline := time.Now().Add(within)
+	for e.inQueue() != 0 {
+		if time.Now().After(deadline) {
+			ctx := context.Background()
+			keys, _ := e.rdb.Keys(ctx, e.keys.Votes()+"*").Result()
+			var where []string
+			for _, k := range keys {
+				if n, err := e.rdb.LLen(ctx, k).Result(); err == nil {
+					where = append(where, fmt.Sprintf("%s=%d", k, n))
+				}
+			}
+			e.t.Fatalf("votes still in Redis after %s: %v", within, where)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func waitFor(t testing.TB, within time.Duration, what string, ok func() bool) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ladder-cdk/ladder/services/internal/backoff"
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
@@ -32,17 +33,38 @@ type Store interface {
 	ApplyVotes(ctx context.Context, votes []ballot.Vote) error
 }
 
+// DefaultLanes is how many batches a worker has in flight. Writers are
+// serialised in PostgreSQL, so more than one lane does not write faster;
+// it hides the Redis fetch, decode and ack of one batch behind the commit
+// of another, which at BATCH_SIZE 1000 is about a fifth of the cycle.
+const DefaultLanes = 2
+
+// LaneID is the queue consumer id of lane i of worker id. Lane 0 is the
+// worker id itself; a restarted process with the same id finds all of its
+// lanes' processing lists again.
+func LaneID(id string, i int) string {
+	if i == 0 {
+		return id
+	}
+	return fmt.Sprintf("%s.%d", id, i)
+}
+
 // Options configure a Worker.
 type Options struct {
-	Consumer  *queue.Consumer
+	Redis redis.UniversalClient
+	Keys  queue.Keys
+	// ID names the worker (WORKER_ID): its heartbeat and processing lists.
+	ID        string
+	Lanes     int // batches in flight; default DefaultLanes
 	Store     Store
 	BatchSize int
 	// FetchWait is how long one blocking fetch waits for a vote; it also
 	// bounds how long a stop request waits for an idle fetch to return.
+	// Redis takes whole seconds here, so it is rounded up (default 1s).
 	FetchWait time.Duration
-	// HeartbeatTTL must be the TTL the Consumer was built with: the worker
-	// refreshes its heartbeat three times per TTL and looks for dead peers
-	// twice per TTL.
+	// HeartbeatTTL is how long peers wait after the worker's last sign of
+	// life before taking its batches; it refreshes three times per TTL and
+	// looks for dead peers twice per TTL.
 	HeartbeatTTL time.Duration
 	// ShutdownTimeout bounds finishing the current batch after ctx ends.
 	ShutdownTimeout time.Duration
@@ -61,6 +83,7 @@ type Stats struct {
 // Worker moves votes from the queue into the store.
 type Worker struct {
 	o        Options
+	lanes    []*queue.Consumer
 	log      *slog.Logger
 	drained  atomic.Int64
 	poison   atomic.Int64
@@ -76,12 +99,13 @@ var ErrShutdownIncomplete = errors.New("shutdown timed out before the current ba
 
 // New returns a worker; zero options get defaults.
 func New(o Options) *Worker {
+	if o.Lanes <= 0 {
+		o.Lanes = DefaultLanes
+	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
 	}
-	if o.FetchWait <= 0 {
-		o.FetchWait = time.Second
-	}
+	o.FetchWait = max((o.FetchWait + time.Second - 1).Truncate(time.Second), time.Second)
 	if o.HeartbeatTTL <= 0 {
 		o.HeartbeatTTL = 15 * time.Second
 	}
@@ -91,12 +115,16 @@ func New(o Options) *Worker {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Worker{
+	w := &Worker{
 		o:    o,
-		log:  o.Log.With("worker_id", o.Consumer.ID()),
+		log:  o.Log.With("worker_id", o.ID),
 		size: metrics.BatchSize.WithLabelValues("worker"),
 		took: metrics.BatchDuration.WithLabelValues("worker"),
 	}
+	for i := range o.Lanes {
+		w.lanes = append(w.lanes, queue.NewConsumer(o.Redis, o.Keys, LaneID(o.ID, i), o.HeartbeatTTL))
+	}
+	return w
 }
 
 // Stats returns the totals so far.
@@ -104,12 +132,15 @@ func (w *Worker) Stats() Stats {
 	return Stats{Drained: w.drained.Load(), Poison: w.poison.Load(), Batches: w.batches.Load(), Requeued: w.requeued.Load()}
 }
 
-// Run drains the queue until ctx ends, then finishes the batch in hand
+// Ping checks Redis is reachable (for readiness).
+func (w *Worker) Ping(ctx context.Context) error { return w.lanes[0].Ping(ctx) }
+
+// Run drains the queue until ctx ends, then finishes the batches in hand
 // (commit and acknowledge) within ShutdownTimeout, stops fetching and
-// removes its heartbeat once its processing list is empty. Outages of Redis
-// or PostgreSQL are waited out, never returned. It returns nil after a
-// clean stop and ErrShutdownIncomplete if the timeout cut the last batch
-// short (its votes are then back in the queue or left for a peer).
+// removes its heartbeats once its processing lists are empty. Outages of
+// Redis or PostgreSQL are waited out, never returned. It returns nil after
+// a clean stop and ErrShutdownIncomplete if the timeout cut a batch short
+// (its votes are then back in the queue or left for a peer).
 func (w *Worker) Run(ctx context.Context) error {
 	// io carries every Redis and PostgreSQL call: it outlives ctx by the
 	// shutdown timeout so a stop request never abandons a half-done batch.
@@ -118,59 +149,74 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(w.o.ShutdownTimeout, cancelIO) })
 	defer stopTimer()
 
-	c := w.o.Consumer
-	// The heartbeat goes first: a peer must not reclaim the processing list
+	// Heartbeats go first: a peer must not reclaim the processing lists
 	// that the previous process with this id may have left, while this one
-	// is committing it.
-	if err := w.retry(ctx, "redis", "register heartbeat", c.Heartbeat); err != nil {
+	// is committing them.
+	if err := w.retry(ctx, "redis", "register heartbeat", w.beat); err != nil {
 		w.log.Info("stopped before start")
 		return nil
 	}
-	w.log.Info("worker started", "batch_size", w.o.BatchSize, "heartbeat_ttl", w.o.HeartbeatTTL.String())
+	w.log.Info("worker started", "lanes", len(w.lanes), "batch_size", w.o.BatchSize,
+		"heartbeat_ttl", w.o.HeartbeatTTL.String())
 
 	hbCtx, stopHB := context.WithCancel(io)
-	var wg sync.WaitGroup
-	wg.Go(func() { w.heartbeat(hbCtx) })
-
-	clean := w.drain(ctx, io)
-
-	stopHB()
-	wg.Wait()
-	if clean {
-		if err := c.Stop(io); err != nil {
-			w.log.Warn("could not remove heartbeat; peers will see it expire", "error", err.Error())
-		}
-		w.log.Info("worker stopped", "drained", w.drained.Load())
-		return nil
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(hbCtx) })
+	clean := make([]bool, len(w.lanes))
+	var lanes sync.WaitGroup
+	for i, c := range w.lanes {
+		lanes.Go(func() { clean[i] = w.drain(ctx, io, c) })
 	}
-	// Out of time with votes in hand (PostgreSQL or Redis still away): put
-	// them back at the head of the queue for a peer right away instead of
-	// after the heartbeat expires. If Redis is the one away this fails and
-	// the heartbeat, no longer refreshed, expires and a peer reclaims them.
+	lanes.Wait()
+	// Only now: a heartbeat refresh after Stop would register a lane again.
+	stopHB()
+	hb.Wait()
+
+	var err error
+	for i, c := range w.lanes {
+		if clean[i] {
+			if err := c.Stop(io); err != nil {
+				w.log.Warn("could not remove heartbeat; peers will see it expire", "lane", c.ID(), "error", err.Error())
+			}
+			continue
+		}
+		err = ErrShutdownIncomplete
+		w.giveBack(ctx, c)
+	}
+	if err == nil {
+		w.log.Info("worker stopped", "drained", w.drained.Load())
+	}
+	return err
+}
+
+// giveBack handles a lane that ran out of shutdown time with votes in hand
+// (PostgreSQL or Redis still away): it puts them back at the head of the
+// queue for a peer right away instead of after the heartbeat expires. If
+// Redis is the one away this fails, and the heartbeat, no longer
+// refreshed, expires and a peer reclaims them.
+func (w *Worker) giveBack(ctx context.Context, c *queue.Consumer) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	n, err := c.Requeue(rctx)
-	if err == nil {
-		if err := c.Stop(rctx); err != nil {
-			w.log.Warn("could not remove heartbeat; peers will see it expire", "error", err.Error())
-		}
-		w.log.Warn("shutdown timed out; returned uncommitted votes to the queue", "votes", n)
-	} else {
+	if err != nil {
 		w.log.Warn("shutdown timed out; uncommitted votes stay in the processing list for a peer to reclaim",
-			"error", err.Error())
+			"lane", c.ID(), "error", err.Error())
+		return
 	}
-	return ErrShutdownIncomplete
+	if err := c.Stop(rctx); err != nil {
+		w.log.Warn("could not remove heartbeat; peers will see it expire", "lane", c.ID(), "error", err.Error())
+	}
+	w.log.Warn("shutdown timed out; returned uncommitted votes to the queue", "lane", c.ID(), "votes", n)
 }
 
-// drain is the fetch-commit-ack loop. It reports whether it stopped with
-// an empty processing list.
-func (w *Worker) drain(ctx, io context.Context) bool {
-	c := w.o.Consumer
+// drain is the fetch-commit-ack loop of one lane. It reports whether it
+// stopped with an empty processing list.
+func (w *Worker) drain(ctx, io context.Context, c *queue.Consumer) bool {
 	b := backoff.New(100*time.Millisecond, 5*time.Second)
 	// pending means the processing list may hold votes nobody is handling:
 	// at start (left by an earlier process with this id), after a failed
-	// fetch (the move may have happened without us seeing the reply) and
-	// when stopping (a fetch interrupted by the stop). They are committed
+	// or empty fetch (the move may have happened without us seeing the
+	// reply) and when stopping (a fetch interrupted by the stop). They are committed
 	// before anything new is fetched, so the list holds at most one batch.
 	pending := true
 	for {
@@ -200,13 +246,19 @@ func (w *Worker) drain(ctx, io context.Context) bool {
 		}
 		b.Reset()
 		if pending && len(items) > 0 {
-			w.log.Info("finishing votes already in the processing list", "votes", len(items))
+			w.log.Info("finishing votes already in the processing list", "lane", c.ID(), "votes", len(items))
 		}
-		pending = false
 		if len(items) == 0 {
+			// An empty fetch may still have moved a vote: if the connection
+			// broke after BLMOVE ran, the client retried it and the retry
+			// timed out. Look at the list before the next fetch, or that
+			// vote would wait there for the next one. (After an empty look
+			// at the list, fetch again.)
+			pending = !pending
 			continue
 		}
-		if !w.commit(io, items) {
+		pending = false
+		if !w.commit(io, c, items) {
 			return false
 		}
 		if ctx.Err() != nil {
@@ -220,7 +272,7 @@ func (w *Worker) drain(ctx, io context.Context) bool {
 // succeed or ctx (the io context) ends. Acknowledging only after the
 // commit is what makes a vote survive any crash; retrying the ack after a
 // commit is safe because a redelivered vote changes nothing.
-func (w *Worker) commit(ctx context.Context, items []string) bool {
+func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) bool {
 	votes := make([]ballot.Vote, 0, len(items))
 	for _, it := range items {
 		v, err := ballot.Decode([]byte(it))
@@ -244,7 +296,7 @@ func (w *Worker) commit(ctx context.Context, items []string) bool {
 		w.size.Observe(float64(len(votes)))
 		w.took.Observe(took.Seconds())
 	}
-	if err := w.retry(ctx, "redis", "ack batch", w.o.Consumer.Ack); err != nil {
+	if err := w.retry(ctx, "redis", "ack batch", c.Ack); err != nil {
 		return false
 	}
 	metrics.Drained.Add(float64(len(votes)))
@@ -270,7 +322,6 @@ func (w *Worker) dropPoison(payload string, err error) {
 // heartbeat keeps this worker alive for peers and returns dead peers'
 // batches to the queue, until ctx ends.
 func (w *Worker) heartbeat(ctx context.Context) {
-	c := w.o.Consumer
 	w.reclaim(ctx)
 	beat := time.NewTicker(w.o.HeartbeatTTL / 3)
 	defer beat.Stop()
@@ -281,7 +332,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
-			if err := c.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			if err := w.beat(ctx); err != nil && ctx.Err() == nil {
 				w.log.Warn("waiting for redis: "+err.Error(), "dependency", "redis", "error", err.Error())
 			}
 		case <-sweep.C:
@@ -290,8 +341,20 @@ func (w *Worker) heartbeat(ctx context.Context) {
 	}
 }
 
+// beat refreshes every lane's heartbeat.
+func (w *Worker) beat(ctx context.Context) error {
+	for _, c := range w.lanes {
+		if err := c.Heartbeat(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (w *Worker) reclaim(ctx context.Context) {
-	n, err := w.o.Consumer.ReclaimDead(ctx)
+	// Any lane will do: each skips only its own list, and the other lanes'
+	// heartbeats are alive.
+	n, err := w.lanes[0].ReclaimDead(ctx)
 	if n > 0 {
 		metrics.Requeued.Add(float64(n))
 		w.requeued.Add(int64(n))

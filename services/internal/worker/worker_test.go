@@ -46,7 +46,7 @@ func TestDrainsAndLastVoteWins(t *testing.T) {
 		t.Errorf("stats %+v, want %d drained, no poison", s, len(votes)+2)
 	}
 	// A clean stop removes the heartbeat so nobody waits for it to expire.
-	if n, _ := e.rdb.Exists(context.Background(), e.keys.Heartbeat("w1")).Result(); n != 0 {
+	if n, _ := e.rdb.Exists(context.Background(), e.keys.Heartbeat("w1"), e.keys.Heartbeat(worker.LaneID("w1", 1))).Result(); n != 0 {
 		t.Error("heartbeat still present after a clean stop")
 	}
 }
@@ -83,15 +83,17 @@ func TestRestartFinishesOwnBatch(t *testing.T) {
 	e := newEnv(t)
 	votes, last := ballots(0, 30, 1, rand.New(rand.NewPCG(5, 6)))
 	e.push(votes...)
-	// A previous process with id w1 fetched 10 votes and died before
-	// committing them; its heartbeat is still alive, so no peer may take
-	// them, but the new process with the same id must.
-	prev := e.consumer("w1", time.Minute)
-	if err := prev.Heartbeat(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := prev.Fetch(context.Background(), 10, time.Second); err != nil || len(got) != 10 {
-		t.Fatalf("Fetch = %d, %v", len(got), err)
+	// A previous process with id w1 fetched 10 votes in each lane and
+	// died before committing them; its heartbeats are still alive, so no
+	// peer may take them, but the new process with the same id must.
+	for lane := range worker.DefaultLanes {
+		prev := e.consumer(worker.LaneID("w1", lane), time.Minute)
+		if err := prev.Heartbeat(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := prev.Fetch(context.Background(), 10, time.Second); err != nil || len(got) != 10 {
+			t.Fatalf("Fetch = %d, %v", len(got), err)
+		}
 	}
 	w := start(t, e.newWorker("w1", nil))
 	e.waitEmpty(10 * time.Second)
@@ -119,7 +121,6 @@ func TestReclaimsDeadWorkersBatch(t *testing.T) {
 	}
 	w := start(t, e.newWorker("live", func(o *worker.Options) {
 		o.HeartbeatTTL = 400 * time.Millisecond
-		o.Consumer = e.consumer("live", o.HeartbeatTTL)
 	}))
 	e.waitEmpty(10 * time.Second)
 	if err := w.stop(t, 5*time.Second); err != nil {
@@ -136,18 +137,19 @@ func TestShutdownTimeoutLeavesNothingLost(t *testing.T) {
 	e := newEnv(t)
 	votes, last := ballots(0, 30, 1, rand.New(rand.NewPCG(9, 10)))
 	e.push(votes...)
-	// The commit blocks on a table lock (PostgreSQL hung) and the stop's
-	// deadline passes: the worker gives up the batch, it does not ack it.
+	// The commits block on a table lock (PostgreSQL hung) and the stop's
+	// deadline passes: the worker gives up its batches, it does not ack them.
 	unlock := lockVotes(t, e.dbURL)
 	w := start(t, e.newWorker("w1", func(o *worker.Options) { o.BatchSize = 10; o.ShutdownTimeout = 300 * time.Millisecond }))
-	waitFor(t, 5*time.Second, "a batch in hand", func() bool {
+	waitFor(t, 5*time.Second, "a batch in hand in each lane", func() bool {
 		n, _ := e.rdb.LLen(context.Background(), e.keys.Processing("w1")).Result()
-		return n == 10
+		m, _ := e.rdb.LLen(context.Background(), e.keys.Processing(worker.LaneID("w1", 1))).Result()
+		return n == 10 && m == 10
 	})
 	if err := w.stop(t, 5*time.Second); !errors.Is(err, worker.ErrShutdownIncomplete) {
 		t.Fatalf("Run = %v, want ErrShutdownIncomplete", err)
 	}
-	// All 30 are back in the queue (the batch at its head), none stored.
+	// All 30 are back in the queue (the batches at its head).
 	if n, _ := e.rdb.LLen(context.Background(), e.keys.Votes()).Result(); n != 30 {
 		t.Fatalf("queue holds %d votes, want 30", n)
 	}
@@ -168,7 +170,7 @@ func TestGracefulShutdownFinishesBatch(t *testing.T) {
 	votes, _ := ballots(0, 25, 1, rand.New(rand.NewPCG(11, 12)))
 	e.push(votes...)
 	unlock := lockVotes(t, e.dbURL)
-	w := start(t, e.newWorker("w1", func(o *worker.Options) { o.BatchSize = 10 }))
+	w := start(t, e.newWorker("w1", func(o *worker.Options) { o.BatchSize = 10; o.Lanes = 1 }))
 	waitFor(t, 5*time.Second, "a batch in hand", func() bool {
 		n, _ := e.rdb.LLen(context.Background(), e.keys.Processing("w1")).Result()
 		return n == 10
@@ -289,7 +291,7 @@ func TestRedisConnectionsKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { rdb.Close() })
 	w := start(t, e.newWorker("w1", func(o *worker.Options) {
-		o.Consumer = queue.NewConsumer(rdb, e.keys, "w1", o.HeartbeatTTL)
+		o.Redis = rdb
 		o.BatchSize = 20
 	}))
 	votes, last := ballots(0, 3000, 2, rand.New(rand.NewPCG(17, 18)))
@@ -326,7 +328,7 @@ func TestWaitsForUnreachableRedis(t *testing.T) {
 	}
 	t.Cleanup(func() { rdb.Close() })
 	w := start(t, e.newWorker("w1", func(o *worker.Options) {
-		o.Consumer = queue.NewConsumer(rdb, e.keys, "w1", o.HeartbeatTTL)
+		o.Redis = rdb
 	}))
 	waitFor(t, 10*time.Second, `"waiting for redis" in the log`, func() bool { return e.logs.has("waiting for redis") })
 	if err := w.stop(t, 5*time.Second); err != nil {
