@@ -23,6 +23,17 @@ func validMethod(m string) bool {
 	return true
 }
 
+// namesVoterID reports whether a Cookie header has a pair named voter_id.
+func namesVoterID(header string) bool {
+	for _, part := range strings.Split(header, ";") {
+		name, _, _ := strings.Cut(part, "=")
+		if strings.TrimSpace(name) == "voter_id" {
+			return true
+		}
+	}
+	return false
+}
+
 // FuzzVoteHandler throws arbitrary methods, content types, bodies and
 // cookies at the page. Whatever arrives: no 5xx, at most one vote per
 // request and only on a 200 POST, every vote valid and exactly what the
@@ -42,6 +53,8 @@ func FuzzVoteHandler(f *testing.F) {
 		{"POST", "text/html", "vote=a", "voter_id="},
 		{"POST", "application/x-www-form-urlencoded", "", "voter_id=\"0123456789abcdef\""},
 		{"POST", "application/x-www-form-urlencoded", "vote=a", "voter_id=0123456789abcdef; voter_id=zz"},
+		{"POST", "application/x-www-form-urlencoded", "vote=b", "voter_id=0123 456789abcdef"},
+		{"POST", "application/x-www-form-urlencoded", "vote=b", "voter_id;x=1"},
 		{"GET", "", "", ""},
 		{"GET", "", "", "voter_id=nothex"},
 		{"HEAD", "", "", "voter_id=0123456789abcdef"},
@@ -97,6 +110,9 @@ func FuzzVoteHandler(f *testing.F) {
 		want := ""
 		if c, err := r.Cookie("voter_id"); err == nil {
 			want = c.Value
+		} else if namesVoterID(cookie) {
+			// Only a browser without any voter_id may get a new one.
+			t.Fatalf("vote accepted under a new id though the request had cookie %q", cookie)
 		} else {
 			c := voterCookie(t, w)
 			if c == nil {

@@ -220,6 +220,11 @@ func readVote(w http.ResponseWriter, r *http.Request) (option string, status int
 func voterID(r *http.Request) (id string, fresh bool, err error) {
 	c, err := r.Cookie(CookieName)
 	if errors.Is(err, http.ErrNoCookie) {
+		// net/http drops cookies whose value it cannot parse; one named
+		// voter_id that it dropped is malformed, not absent.
+		if hasCookieNamed(r, CookieName) {
+			return "", false, ballot.ErrBadVoterID
+		}
 		id, err := ballot.NewVoterID()
 		return id, true, err
 	}
@@ -227,6 +232,20 @@ func voterID(r *http.Request) (id string, fresh bool, err error) {
 		return "", false, ballot.ErrBadVoterID
 	}
 	return c.Value, false, nil
+}
+
+// hasCookieNamed reports whether any Cookie header has a pair named name,
+// parsable or not.
+func hasCookieNamed(r *http.Request, name string) bool {
+	for _, line := range r.Header.Values("Cookie") {
+		for part := range strings.SplitSeq(line, ";") {
+			k, _, _ := strings.Cut(part, "=")
+			if strings.TrimSpace(k) == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // badCookie refuses a request with a malformed voter_id and expires that
