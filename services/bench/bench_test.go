@@ -143,7 +143,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.steps[1] || !o.steps[3] || o.steps[2] || o.duration != 10*time.Second || o.concurrency != 64 || o.batchSize != 1000 || o.tallyVoters != 1_000_000 {
+	if !o.steps[1] || !o.steps[3] || o.steps[2] || o.duration != 10*time.Second || o.concurrency != 64 || o.batchSize != 1000 || o.tallyVoters != 1_000_000 || o.runs != 3 {
 		t.Errorf("parsed %+v", o)
 	}
 	for _, args := range [][]string{

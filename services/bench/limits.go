@@ -42,6 +42,7 @@ func samplePayload() (string, error) {
 type redisLimit struct {
 	rps     float64
 	command string
+	cpu     cpuUse
 }
 
 // redisRPUSH runs redis-benchmark RPUSH with c clients. It pushes to a key
@@ -80,7 +81,10 @@ func (b *bench) redisRPUSH(ctx context.Context, clients int) (redisLimit, error)
 	}
 	args = append(args, "RPUSH", key, payload)
 	shown := fmt.Sprintf("redis-benchmark -c %d -n %d -q RPUSH %s <%d-byte vote payload>", clients, b.o.redisRequests, key, len(payload))
+	meter := newCPUMeter(map[string]int{"redis": b.redisPID(ctx)})
 	r, err := runTool(ctx, os.Environ(), bin, args...)
+	cpu := meter.use(r.cpu.Seconds() / time.Since(meter.start).Seconds())
+	cpu.tool = "redis-benchmark"
 	if b.rdb != nil {
 		b.rdb.Del(context.WithoutCancel(ctx), key)
 	}
@@ -91,7 +95,7 @@ func (b *bench) redisRPUSH(ctx context.Context, clients int) (redisLimit, error)
 		return redisLimit{command: shown}, fmt.Errorf("redis-benchmark exited %d: %s", r.exit, firstLines(r.stderr+r.stdout, 3))
 	}
 	rps, err := parseRedisBenchmark(r.stdout)
-	return redisLimit{rps: rps, command: shown}, err
+	return redisLimit{rps: rps, command: shown, cpu: cpu}, err
 }
 
 func splitHostPort(addr, defPort string) (string, string, error) {
@@ -232,6 +236,7 @@ type pgLimit struct {
 	pipelined   bool
 	committed   int64 // voters in the tallies afterwards: proof the upsert ran
 	command     string
+	cpu         cpuUse
 	note        string
 }
 
@@ -264,7 +269,10 @@ func (b *bench) pgbenchUpsert(ctx context.Context, suffix string, batch int) (pg
 		secs := strconv.Itoa(int(b.o.pgbenchTime.Round(time.Second).Seconds()))
 		lim.command = fmt.Sprintf("pgbench -n -c 1 -T %s -M %s -f <store.BatchUpsertSQL() %s, %d voters/txn>",
 			secs, b.o.pgbenchMode, map[bool]string{true: "after the lock in one \\startpipeline", false: "after the lock in BEGIN/COMMIT"}[pipeline], batch)
+		meter := newCPUMeter(nil)
 		r, err := runTool(ctx, env, bin, "-n", "-c", "1", "-T", secs, "-M", b.o.pgbenchMode, "-f", path)
+		lim.cpu = meter.use(r.cpu.Seconds() / time.Since(meter.start).Seconds())
+		lim.cpu.tool = "pgbench"
 		if err != nil {
 			return lim, err
 		}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -269,56 +270,152 @@ func machineCPU() (busy, total int64, ok bool) {
 	return busy, total, true
 }
 
-// cpuMeter measures cores used by a few processes, and how busy the whole
-// machine was, over an interval. The machine figure includes PostgreSQL
-// backends and anything else running on the box.
+// postgresCPU sums the CPU time of every process named postgres: the server
+// and its backends, whoever started them.
+func postgresCPU() map[int]time.Duration {
+	out := map[int]time.Duration{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		if c, ok := procCPU(pid); ok {
+			out[pid] = c
+		}
+	}
+	return out
+}
+
+// cpuMeter measures cores used by a few processes, by PostgreSQL, and by the
+// whole machine over an interval; what is left is other work on the box,
+// which disturbs the figures.
 type cpuMeter struct {
-	start               time.Time
-	pids                map[string]int
-	before              map[string]time.Duration
-	busy0, total0       int64
-	machineOK           bool
-	machineBusy         float64 // fraction of all CPUs, set by cores()
-	machineBusyMeasured bool
+	start         time.Time
+	pids          map[string]int
+	before        map[string]time.Duration
+	pgBefore      map[int]time.Duration
+	busy0, total0 int64
+	machineOK     bool
+
+	// A sampler keeps the last CPU time seen of every PostgreSQL process,
+	// so a backend that exits before the end (pgbench's) still counts.
+	mu     sync.Mutex
+	pgSeen map[int]time.Duration
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 func newCPUMeter(pids map[string]int) *cpuMeter {
-	m := &cpuMeter{start: time.Now(), pids: pids, before: map[string]time.Duration{}}
+	m := &cpuMeter{
+		start: time.Now(), pids: pids, before: map[string]time.Duration{}, pgBefore: postgresCPU(),
+		pgSeen: map[int]time.Duration{}, stop: make(chan struct{}), done: make(chan struct{}),
+	}
 	for k, pid := range pids {
 		if c, ok := procCPU(pid); ok {
 			m.before[k] = c
 		}
 	}
 	m.busy0, m.total0, m.machineOK = machineCPU()
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+				m.samplePostgres()
+			}
+		}
+	}()
 	return m
 }
 
-// cpuUse is what a cpuMeter saw.
+func (m *cpuMeter) samplePostgres() {
+	now := postgresCPU()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for pid, c := range now {
+		m.pgSeen[pid] = c
+	}
+}
+
+// cpuUse is what a cpuMeter saw, in cores (1 = one CPU busy throughout).
 type cpuUse struct {
-	procs     map[string]float64 // cores used per process
-	loadgen   float64            // cores used by the load generator
+	procs     map[string]float64 // per measured process
+	loadgen   float64            // the load generator (or benchmark tool)
+	tool      string             // its name, if not loadgen
+	postgres  float64            // PostgreSQL server and backends (those that exited meanwhile are missed)
 	machine   float64            // fraction of all CPUs busy, if machineOK
 	machineOK bool
 }
 
-// use returns the average use since newCPUMeter; loadgen's comes from its
-// exit status, as it is not running any more.
+// use returns the average use since newCPUMeter and stops the meter (call
+// it once); loadgen's comes from its exit status, as it is not running any
+// more.
 func (m *cpuMeter) use(loadgen float64) cpuUse {
 	el := time.Since(m.start).Seconds()
-	out := map[string]float64{}
+	u := cpuUse{procs: map[string]float64{}, loadgen: loadgen}
+	if el <= 0 {
+		return u
+	}
 	for k, pid := range m.pids {
 		b, ok1 := m.before[k]
 		a, ok2 := procCPU(pid)
-		if ok1 && ok2 && el > 0 {
-			out[k] = (a - b).Seconds() / el
+		if ok1 && ok2 {
+			u.procs[k] = (a - b).Seconds() / el
 		}
 	}
-	u := cpuUse{procs: out, loadgen: loadgen}
+	close(m.stop)
+	<-m.done
+	m.samplePostgres()
+	var pg time.Duration
+	for pid, c := range m.pgSeen {
+		pg += max(0, c-m.pgBefore[pid]) // a backend started meanwhile counts whole
+	}
+	u.postgres = pg.Seconds() / el
 	if busy, total, ok := machineCPU(); ok && m.machineOK && total > m.total0 {
 		u.machine, u.machineOK = float64(busy-m.busy0)/float64(total-m.total0), true
 	}
 	return u
 }
+
+func (u cpuUse) toolName() string {
+	if u.tool != "" {
+		return u.tool
+	}
+	return "loadgen"
+}
+
+// listed is the cores used by the processes measured one by one.
+func (u cpuUse) listed() float64 {
+	t := u.loadgen + u.postgres
+	for _, v := range u.procs {
+		t += v
+	}
+	return t
+}
+
+// other is the machine's busy time not accounted for by the bench's own
+// processes: other work sharing the box during the step.
+func (u cpuUse) other() float64 {
+	if !u.machineOK {
+		return 0
+	}
+	return max(0, u.machine*float64(nproc())-u.listed())
+}
+
+// disturbed is true when other work took a noticeable share of the CPUs.
+func (u cpuUse) disturbed() bool { return u.other() >= 0.3 }
 
 func (u cpuUse) String() string {
 	var parts []string
@@ -327,25 +424,19 @@ func (u cpuUse) String() string {
 			parts = append(parts, fmt.Sprintf("%s %.2f", k, v))
 		}
 	}
+	parts = append(parts, fmt.Sprintf("postgres %.2f", u.postgres))
 	if u.loadgen > 0 {
-		parts = append(parts, fmt.Sprintf("loadgen %.2f", u.loadgen))
+		parts = append(parts, fmt.Sprintf("%s %.2f", u.toolName(), u.loadgen))
 	}
 	s := "CPU cores used: " + strings.Join(parts, ", ")
 	if u.machineOK {
-		busy := u.machine * float64(nproc())
-		s += fmt.Sprintf("; whole machine %.0f%% busy = %.2f of %d cores, %.2f of them outside these processes (PostgreSQL, other work)",
-			100*u.machine, busy, nproc(), max(0, busy-u.listed()))
+		s += fmt.Sprintf("; machine %.0f%% busy (%.2f of %d cores), other work %.2f (outside the processes listed: other tenants of this machine, kernel)",
+			100*u.machine, u.machine*float64(nproc()), nproc(), u.other())
+		if u.disturbed() {
+			s += " - DISTURBED: other work on this machine competed with this step"
+		}
 	}
 	return s
-}
-
-// listed is the cores used by the processes measured one by one.
-func (u cpuUse) listed() float64 {
-	t := u.loadgen
-	for _, v := range u.procs {
-		t += v
-	}
-	return t
 }
 
 // saturated reports whether the CPUs were (nearly) all busy.
@@ -358,8 +449,7 @@ func (u cpuUse) saturated() bool {
 
 func (u cpuUse) short() string {
 	if u.machineOK {
-		return fmt.Sprintf("machine CPU %.0f%% busy, %.2f cores of it outside the processes listed (PostgreSQL, other work)", 100*u.machine,
-			max(0, u.machine*float64(nproc())-u.listed()))
+		return fmt.Sprintf("machine CPU %.0f%% busy, other work %.2f cores", 100*u.machine, u.other())
 	}
 	return fmt.Sprintf("measured processes used %.2f of %d cores", u.listed(), nproc())
 }

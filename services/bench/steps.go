@@ -344,16 +344,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // ---- step 4: vote-to-result-page latency -------------------------------------
 
-func (b *bench) stepE2E(ctx context.Context) (*loadSummary, cpuUse, error) {
+func (b *bench) stepE2E(ctx context.Context, run int) (*loadSummary, cpuUse, error) {
 	if err := b.need("vote", "worker", "result"); err != nil {
 		return nil, cpuUse{}, err
 	}
-	dbURL, err := b.freshDB(ctx, "e2e")
+	dbURL, err := b.freshDB(ctx, fmt.Sprintf("e2e%d", run))
 	if err != nil {
 		return nil, cpuUse{}, err
 	}
 	defer b.dropDB(context.WithoutCancel(ctx), dbURL)
-	prefix := b.prefix + "e2e:"
+	prefix := fmt.Sprintf("%se2e%d:", b.prefix, run)
 	batch := strconv.Itoa(b.o.batchSize)
 	worker, err := b.start("worker", map[string]string{
 		"REDIS_URL": b.o.redisURL, "REDIS_KEY_PREFIX": prefix, "DATABASE_URL": dbURL,
