@@ -1,7 +1,7 @@
-// Package worker drains the vote queue into the store: it takes a batch
-// from its own Redis processing list, writes the whole batch in one store
-// call and only then acknowledges it, so a vote leaves Redis only after
-// PostgreSQL has it. Every failure (Redis or PostgreSQL away, the process
+// Package worker drains the vote queue into the store: each of its lanes
+// takes a batch into its own Redis processing list, writes the whole batch
+// in one store call and only then acknowledges it, so a vote leaves Redis
+// only after PostgreSQL has it. Every failure (Redis or PostgreSQL away, the process
 // killed) leaves the batch in the processing list, from where this worker
 // or, once its heartbeat expired, a peer delivers it again; redelivery is
 // harmless because the store keeps each voter's newest vote by stamp.
