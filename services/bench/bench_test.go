@@ -118,6 +118,12 @@ func TestMedianAndPercentile(t *testing.T) {
 	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
 		t.Errorf("median even = %v", m)
 	}
+	if i := medianIndex([]float64{30, 10, 20}); i != 2 {
+		t.Errorf("medianIndex = %d, want 2", i)
+	}
+	if i := medianIndex([]float64{4, 1, 3, 2}); i != 3 {
+		t.Errorf("medianIndex even = %d, want 3 (the lower median)", i)
+	}
 	d := []time.Duration{}
 	for i := 100; i >= 1; i-- {
 		d = append(d, time.Duration(i)*time.Millisecond)

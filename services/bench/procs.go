@@ -442,7 +442,7 @@ func (u cpuUse) String() string {
 // saturated reports whether the CPUs were (nearly) all busy.
 func (u cpuUse) saturated() bool {
 	if u.machineOK {
-		return u.machine >= 0.9
+		return u.machine >= 0.85
 	}
 	return u.listed() >= 0.85*float64(nproc())
 }
