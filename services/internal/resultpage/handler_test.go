@@ -98,6 +98,7 @@ func TestPageEscapesLabels(t *testing.T) {
 	u := testenv.MigratedDatabase(t)
 	r := newReplica(t, u, replicaOpts{labels: [2]string{`<script>alert(1)</script>`, `"Dogs" & <b>co</b>`}})
 	vote(t, r.store, 1, 0)
+	r.waitLive(t, store.Tally{A: 1})
 	_, body := get(t, r.srv.URL+"/")
 	if strings.Contains(body, "<script>alert") || strings.Contains(body, "<b>co") {
 		t.Fatalf("label not escaped:\n%s", body)
