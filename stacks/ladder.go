@@ -9,6 +9,9 @@ import (
 
 // LadderProps is the validated configuration, as the stacks need it.
 type LadderProps struct {
+	// RepoRoot is the repository's absolute path: Lambda handlers are built
+	// from RepoRoot/lambda-src/<name>.
+	RepoRoot            string
 	Rungs               []int
 	Project             string
 	Account             string

@@ -34,6 +34,7 @@ func Props(cfg config.Config, root string) stacks.LadderProps {
 		dns = &stacks.DNSProps{DomainName: cfg.DomainName, HostedZoneID: cfg.HostedZoneID}
 	}
 	return stacks.LadderProps{
+		RepoRoot:      root,
 		Rungs:         cfg.Rungs,
 		Project:       cfg.Project,
 		Account:       cfg.Account,
