@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 # The CDK app's packages. node_modules holds Go template files of the CDK CLI,
 # so `./...` cannot be used at the root.
-CDK_PKGS := ./app/... ./stacks/... ./test/... $(wildcard ./lambda-src)
+CDK_PKGS := ./app/... ./stacks/... ./test/... $(if $(wildcard lambda-src),./lambda-src/...)
 SERVICES := vote worker result loadgen
 
 .PHONY: help deps synth test test-cdk test-services build-services snapshot-update bench-synth bench-services clean
