@@ -231,6 +231,7 @@ func pgEnv(dbURL string) ([]string, error) {
 
 type pgLimit struct {
 	batch       int
+	clients     int
 	votesPerSec float64
 	out         pgbenchOut
 	pipelined   bool
@@ -240,9 +241,10 @@ type pgLimit struct {
 	note        string
 }
 
-// pgbenchUpsert runs the store's upsert in pgbench with one client (the one
-// flusher a worker or vote instance has) on a fresh database.
-func (b *bench) pgbenchUpsert(ctx context.Context, suffix string, batch int) (pgLimit, error) {
+// pgbenchUpsert runs the store's upsert in pgbench with clients connections
+// (1 = the one flusher of a vote instance; a worker has a few lanes) on a
+// fresh database.
+func (b *bench) pgbenchUpsert(ctx context.Context, suffix string, batch, clients int) (pgLimit, error) {
 	bin, err := findPgbench()
 	if err != nil {
 		return pgLimit{}, err
@@ -256,7 +258,7 @@ func (b *bench) pgbenchUpsert(ctx context.Context, suffix string, batch int) (pg
 	if err != nil {
 		return pgLimit{}, err
 	}
-	lim := pgLimit{batch: batch}
+	lim := pgLimit{batch: batch, clients: clients}
 	for _, pipeline := range []bool{true, false} {
 		script, err := pgbenchScript(store.BatchUpsertSQL(), batch, pipeline)
 		if err != nil {
@@ -267,10 +269,10 @@ func (b *bench) pgbenchUpsert(ctx context.Context, suffix string, batch int) (pg
 			return pgLimit{}, err
 		}
 		secs := strconv.Itoa(int(b.o.pgbenchTime.Round(time.Second).Seconds()))
-		lim.command = fmt.Sprintf("pgbench -n -c 1 -T %s -M %s -f <store.BatchUpsertSQL() %s, %d voters/txn>",
-			secs, b.o.pgbenchMode, map[bool]string{true: "after the lock in one \\startpipeline", false: "after the lock in BEGIN/COMMIT"}[pipeline], batch)
+		lim.command = fmt.Sprintf("pgbench -n -c %d -T %s -M %s -f <store.BatchUpsertSQL() %s, %d voters/txn>",
+			clients, secs, b.o.pgbenchMode, map[bool]string{true: "after the lock in one \\startpipeline", false: "after the lock in BEGIN/COMMIT"}[pipeline], batch)
 		meter := newCPUMeter(nil)
-		r, err := runTool(ctx, env, bin, "-n", "-c", "1", "-T", secs, "-M", b.o.pgbenchMode, "-f", path)
+		r, err := runTool(ctx, env, bin, "-n", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(clients), "-T", secs, "-M", b.o.pgbenchMode, "-f", path)
 		lim.cpu = meter.use(r.cpu.Seconds() / time.Since(meter.start).Seconds())
 		lim.cpu.tool = "pgbench"
 		if err != nil {

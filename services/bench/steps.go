@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ladder-cdk/ladder/services/internal/queue"
 	"github.com/ladder-cdk/ladder/services/internal/store"
@@ -293,11 +294,9 @@ func (b *bench) stepDrain(ctx context.Context, run int, q *queueRun) (*drainRun,
 	for {
 		// Lists empty means acked, and the worker acks only after commit;
 		// the tally check also catches a worker that drops votes.
-		pipe := b.rdb.Pipeline()
-		l1 := pipe.LLen(ctx, keys.Votes())
-		l2 := pipe.LLen(ctx, keys.Processing(workerID))
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("poll queue: %w", err)
+		queued, inFlight, err := b.queueDepth(ctx, keys, workerID)
+		if err != nil {
+			return nil, err
 		}
 		var total int64
 		if err := conn.QueryRow(ctx, "SELECT COALESCE(sum(count), 0)::bigint FROM tallies").Scan(&total); err != nil {
@@ -307,7 +306,7 @@ func (b *bench) stepDrain(ctx context.Context, run int, q *queueRun) (*drainRun,
 		if total > 0 && d.firstCommit == 0 {
 			d.firstCommit = now
 		}
-		if l1.Val() == 0 && l2.Val() == 0 && total >= q.queued {
+		if queued == 0 && inFlight == 0 && total >= q.queued {
 			d.elapsed = now
 			break
 		}
@@ -316,7 +315,7 @@ func (b *bench) stepDrain(ctx context.Context, run int, q *queueRun) (*drainRun,
 		}
 		if now > timeout {
 			return nil, fmt.Errorf("drain not done after %v: queue %d, processing %d, committed %d of %d; worker log: %s",
-				timeout, l1.Val(), l2.Val(), total, q.queued, worker.logTail(3))
+				timeout, queued, inFlight, total, q.queued, worker.logTail(3))
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
 			return nil, err
@@ -329,6 +328,35 @@ func (b *bench) stepDrain(ctx context.Context, run int, q *queueRun) (*drainRun,
 		d.steadyPerSec = float64(d.drained) / span.Seconds()
 	}
 	return d, nil
+}
+
+// queueDepth returns the length of the votes list and the total of the
+// processing lists of every consumer registered in the workers set (a worker
+// runs several lanes, each with its own list) and of workerID itself, which
+// may not have registered yet.
+func (b *bench) queueDepth(ctx context.Context, keys queue.Keys, workerID string) (queued, inFlight int64, err error) {
+	pipe := b.rdb.Pipeline()
+	lv := pipe.LLen(ctx, keys.Votes())
+	members := pipe.SMembers(ctx, keys.Workers())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, 0, fmt.Errorf("poll queue: %w", err)
+	}
+	ids := map[string]bool{workerID: true}
+	for _, id := range members.Val() {
+		ids[id] = true
+	}
+	pipe = b.rdb.Pipeline()
+	var lens []*redis.IntCmd
+	for id := range ids {
+		lens = append(lens, pipe.LLen(ctx, keys.Processing(id)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, 0, fmt.Errorf("poll processing lists: %w", err)
+	}
+	for _, l := range lens {
+		inFlight += l.Val()
+	}
+	return lv.Val(), inFlight, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
