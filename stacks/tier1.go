@@ -1,10 +1,8 @@
 package stacks
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
-	"text/template"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -15,6 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
+
+	"github.com/ladder-cdk/ladder/stacks/hostsetup"
 )
 
 // Tier1Props configure the single-box rung.
@@ -48,16 +48,14 @@ type VoteAppProps struct {
 
 const (
 	tier1ResultPort = 8081
-	// appUID is the distroless "nonroot" user the service images run as.
-	appUID = 65532
-	dbName = "votes"
-	dbUser = "ladder"
+	dbName          = "votes"
+	dbUser          = "ladder"
 )
 
 //go:embed tier1host/bootstrap.sh.tmpl
 var tier1Bootstrap string
 
-var tier1BootstrapTmpl = template.Must(template.New("bootstrap").Parse(tier1Bootstrap))
+var tier1BootstrapTmpl = hostsetup.Parse("tier1-bootstrap", tier1Bootstrap)
 
 // Tier1 is "100+ users": Route53 -> one EC2 box running the voting app with
 // Redis and PostgreSQL beside it. One box, but no data lost with it: the
@@ -241,36 +239,9 @@ func NewTier1(scope constructs.Construct, id string, props Tier1Props) *Tier1 {
 	return t
 }
 
-type boxService struct {
-	Name  string
-	Image string
-	Env   []string
-}
-
-// cloudConfigEveryBoot makes cloud-init run the user-data script on every
-// boot instead of only the first, so a stop/start applies new user data.
-const cloudConfigEveryBoot = `#cloud-config
-cloud_final_modules:
-- scripts-per-once
-- scripts-per-boot
-- scripts-per-instance
-- [scripts-user, always]
-- final-message
-`
-
-// tier1UserData is a cloud-config part that reruns the setup on every boot,
-// and the setup script itself.
+// tier1UserData reruns the box's setup on every boot.
 func tier1UserData(stack awscdk.Stack, props Tier1Props, volume awsec2.Volume, secret awssecretsmanager.Secret, images *VoteAppImages, appLogs, hostLogs awslogs.LogGroup) awsec2.UserData {
-	ud := awsec2.NewMultipartUserData(nil)
-	ud.AddPart(awsec2.MultipartBody_FromRawBody(&awsec2.MultipartBodyOptions{
-		ContentType: s(`text/cloud-config; charset="utf-8"`),
-		Body:        s(cloudConfigEveryBoot),
-	}))
-	ud.AddPart(awsec2.MultipartBody_FromUserData(
-		awsec2.UserData_Custom(s(tier1BootstrapScript(stack, props, volume, secret, images, appLogs, hostLogs))),
-		s(`text/x-shellscript; charset="utf-8"`),
-	))
-	return ud
+	return hostsetup.UserData(tier1BootstrapScript(stack, props, volume, secret, images, appLogs, hostLogs))
 }
 
 func tier1BootstrapScript(stack awscdk.Stack, props Tier1Props, volume awsec2.Volume, secret awssecretsmanager.Secret, images *VoteAppImages, appLogs, hostLogs awslogs.LogGroup) string {
@@ -278,27 +249,38 @@ func tier1BootstrapScript(stack awscdk.Stack, props Tier1Props, volume awsec2.Vo
 	dbURL := fmt.Sprintf("postgres://%s@127.0.0.1:5432/%s?sslmode=disable", dbUser, dbName)
 	labels := []string{"OPTION_A=" + props.App.OptionA, "OPTION_B=" + props.App.OptionB}
 	withDB := []string{"DATABASE_URL=" + dbURL, "DATABASE_PASSWORD_FILE=/run/secrets/db-password"}
+	region := *stack.Region()
 	data := map[string]any{
-		"Region":                *stack.Region(),
+		"Region":                region,
 		"VolumeID":              *volume.VolumeId(),
 		"DBSecretARN":           *secret.SecretArn(),
 		"DBName":                dbName,
 		"DBUser":                dbUser,
-		"AppUID":                appUID,
-		"AppLogGroup":           *appLogs.LogGroupName(),
-		"HostLogGroup":          *hostLogs.LogGroupName(),
 		"ResultPort":            tier1ResultPort,
 		"PostgresSharedBuffers": "256MB",
-		"Services": []boxService{
-			// The worker applies the schema: on one box there is no migration Lambda.
-			{Name: "worker", Image: *images.Worker.ImageUri(), Env: append([]string{"PORT=8082", "REDIS_URL=" + redisURL, "DB_MIGRATE=true"}, withDB...)},
-			{Name: "vote", Image: *images.Vote.ImageUri(), Env: append([]string{"PORT=80", "VOTE_MODE=queue", "REDIS_URL=" + redisURL}, labels...)},
-			{Name: "result", Image: *images.Result.ImageUri(), Env: append(append([]string{fmt.Sprintf("PORT=%d", tier1ResultPort), "DB_MIGRATE=true"}, labels...), withDB...)},
+		"Secret":                hostsetup.SecretFile{Var: "pw", File: "db-password", AppUID: hostsetup.AppUID},
+		"App": hostsetup.Apps{
+			Region:      region,
+			AppUID:      hostsetup.AppUID,
+			AppLogGroup: *appLogs.LogGroupName(),
+			Requires:    []string{"ladder-secrets.service"},
+			After:       []string{"redis6.service", "postgresql.service"},
+			Mounts:      []hostsetup.Mount{{Source: "/run/ladder/db-password", Target: "/run/secrets/db-password"}},
+			Services: []hostsetup.Service{
+				// The worker applies the schema: on one box there is no migration Lambda.
+				{Name: "worker", Image: *images.Worker.ImageUri(), Env: append([]string{"PORT=8082", "REDIS_URL=" + redisURL, "DB_MIGRATE=true"}, withDB...)},
+				{Name: "vote", Image: *images.Vote.ImageUri(), Env: append([]string{"PORT=80", "VOTE_MODE=queue", "REDIS_URL=" + redisURL}, labels...)},
+				{Name: "result", Image: *images.Result.ImageUri(), Env: append(append([]string{fmt.Sprintf("PORT=%d", tier1ResultPort), "DB_MIGRATE=true"}, labels...), withDB...)},
+			},
+		},
+		"Logs": hostsetup.HostLogs{
+			LogGroup: *hostLogs.LogGroupName(),
+			Files: []hostsetup.LogFile{
+				{Path: "/var/log/cloud-init-output.log", Stream: "cloud-init"},
+				{Path: "/var/lib/pgsql/data/log/postgresql-*.log", Stream: "postgresql"},
+				{Path: "/var/log/redis6/redis6.log", Stream: "redis"},
+			},
 		},
 	}
-	var out bytes.Buffer
-	if err := tier1BootstrapTmpl.Execute(&out, data); err != nil {
-		panic(fmt.Sprintf("rendering the Tier 1 bootstrap script: %v", err))
-	}
-	return out.String()
+	return hostsetup.Render(tier1BootstrapTmpl, data)
 }
