@@ -38,6 +38,23 @@ type Config struct {
 	Tier1InstanceType  string // tier1InstanceType: a Graviton (arm64) type
 	Tier1DataVolumeGiB int    // tier1DataVolumeGiB: the box's PostgreSQL and Redis volume
 
+	Tier2InstanceType string // tier2InstanceType: a Graviton (arm64) type for the app servers
+	Tier2MinCapacity  int    // tier2MinCapacity: at least 2, one per AZ
+	Tier2MaxCapacity  int    // tier2MaxCapacity: the scaling ceiling
+
+	// NatGateways (natGateways) is how many NAT gateways the Tier 2 VPC has:
+	// 1 is cheaper, one per AZ survives the loss of an AZ's gateway.
+	NatGateways int
+
+	// DBInstanceClass (dbInstanceClass) is the Graviton class of each Aurora
+	// instance, without the "db." prefix (t4g.medium, r7g.large, ...).
+	DBInstanceClass       string
+	DBBackupRetentionDays int // dbBackupRetentionDays: Aurora's automated backups, 7 to 35 days
+
+	// DeletionProtection (deletionProtection) guards the load balancer and the
+	// database against a `cdk destroy` or a console click.
+	DeletionProtection bool
+
 	OptionA, OptionB string // optionA, optionB: the two vote labels
 
 	AlarmEmail string // alarmEmail: optional; alarms go to an SNS topic either way
@@ -53,17 +70,26 @@ type Config struct {
 // Defaults are what a user gets with no context at all.
 func Defaults() Config {
 	return Config{
-		Rungs:               slices.Clone(Rungs),
-		Project:             "Ladder",
-		PrimaryRegion:       "us-west-2",
-		DRRegion:            "us-east-2",
-		Tier1InstanceType:   "t4g.small",
-		Tier1DataVolumeGiB:  20,
-		OptionA:             "Cats",
-		OptionB:             "Dogs",
-		AllowedCIDR:         "0.0.0.0/0",
-		LogRetentionDays:    30,
-		BackupRetentionDays: 14,
+		Rungs:              slices.Clone(Rungs),
+		Project:            "Ladder",
+		PrimaryRegion:      "us-west-2",
+		DRRegion:           "us-east-2",
+		Tier1InstanceType:  "t4g.small",
+		Tier1DataVolumeGiB: 20,
+		// Two small app servers in two AZs and the cheapest Graviton Aurora
+		// class: the rung's availability at the lowest steady cost.
+		Tier2InstanceType:     "t4g.small",
+		Tier2MinCapacity:      2,
+		Tier2MaxCapacity:      6,
+		NatGateways:           1,
+		DBInstanceClass:       "t4g.medium",
+		DBBackupRetentionDays: 7,
+		DeletionProtection:    true,
+		OptionA:               "Cats",
+		OptionB:               "Dogs",
+		AllowedCIDR:           "0.0.0.0/0",
+		LogRetentionDays:      30,
+		BackupRetentionDays:   14,
 	}
 }
 
@@ -90,6 +116,16 @@ var keys = map[string]func(c *Config, raw string) error{
 	"allowedCidr":         func(c *Config, v string) error { c.AllowedCIDR = v; return nil },
 	"logRetentionDays":    func(c *Config, v string) error { return parseInt(&c.LogRetentionDays, v) },
 	"backupRetentionDays": func(c *Config, v string) error { return parseInt(&c.BackupRetentionDays, v) },
+	"tier2InstanceType":   func(c *Config, v string) error { c.Tier2InstanceType = v; return nil },
+	"tier2MinCapacity":    func(c *Config, v string) error { return parseInt(&c.Tier2MinCapacity, v) },
+	"tier2MaxCapacity":    func(c *Config, v string) error { return parseInt(&c.Tier2MaxCapacity, v) },
+	"natGateways":         func(c *Config, v string) error { return parseInt(&c.NatGateways, v) },
+	"dbInstanceClass": func(c *Config, v string) error {
+		c.DBInstanceClass = strings.TrimPrefix(strings.ToLower(v), "db.")
+		return nil
+	},
+	"dbBackupRetentionDays": func(c *Config, v string) error { return parseInt(&c.DBBackupRetentionDays, v) },
+	"deletionProtection":    func(c *Config, v string) error { return parseBool(&c.DeletionProtection, v) },
 }
 
 // Keys lists the context keys this app reads, sorted.
@@ -183,6 +219,18 @@ func parseInt(dst *int, v string) error {
 	return nil
 }
 
+func parseBool(dst *bool, v string) error {
+	switch strings.ToLower(v) {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	return nil
+}
+
 func parseRungs(dst *[]int, v string) error {
 	if v == "" || strings.EqualFold(v, "all") {
 		*dst = slices.Clone(Rungs)
@@ -219,6 +267,9 @@ var (
 	zoneIDRe   = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
 	accountRe  = regexp.MustCompile(`^[0-9]{12}$`)
 	instanceRe = regexp.MustCompile(`^([a-z]+[0-9]+)([a-z-]*)\.(nano|micro|small|medium|large|[0-9]*xlarge|metal)$`)
+	// auroraGravitonRe is the Graviton classes Aurora PostgreSQL offers:
+	// burstable t4g (medium, large) and memory-optimized r6g/r7g/r8g.
+	auroraGravitonRe = regexp.MustCompile(`^(t4g\.(medium|large)|r[678]g\.(large|([0-9]+)?xlarge))$`)
 )
 
 // logRetentions are the only values CloudWatch Logs accepts.
@@ -261,6 +312,24 @@ func (c Config) validate() []string {
 	}
 	if err := graviton(c.Tier1InstanceType); err != nil {
 		bad("tier1InstanceType", "%v", err)
+	}
+	if err := graviton(c.Tier2InstanceType); err != nil {
+		bad("tier2InstanceType", "%v", err)
+	}
+	if c.Tier2MinCapacity < 2 || c.Tier2MinCapacity > 100 {
+		bad("tier2MinCapacity", "%d must be between 2 and 100: two instances in two AZs is what makes Tier 2 survive losing one", c.Tier2MinCapacity)
+	}
+	if c.Tier2MaxCapacity < c.Tier2MinCapacity || c.Tier2MaxCapacity > 100 {
+		bad("tier2MaxCapacity", "%d must be between tier2MinCapacity (%d) and 100", c.Tier2MaxCapacity, c.Tier2MinCapacity)
+	}
+	if c.NatGateways < 1 || c.NatGateways > 3 {
+		bad("natGateways", "%d must be 1, 2 or 3 (1 is cheapest; one per AZ survives losing an AZ)", c.NatGateways)
+	}
+	if !auroraGravitonRe.MatchString(c.DBInstanceClass) {
+		bad("dbInstanceClass", "%q is not a Graviton Aurora PostgreSQL class (t4g.medium, t4g.large, r6g/r7g/r8g.large, .xlarge, .2xlarge, ...)", c.DBInstanceClass)
+	}
+	if c.DBBackupRetentionDays < 7 || c.DBBackupRetentionDays > 35 {
+		bad("dbBackupRetentionDays", "%d must be between 7 and 35 (Aurora keeps automated backups at most 35 days)", c.DBBackupRetentionDays)
 	}
 	if c.Tier1DataVolumeGiB < 8 || c.Tier1DataVolumeGiB > 16384 {
 		bad("tier1DataVolumeGiB", "%d must be between 8 and 16384 (GiB of gp3)", c.Tier1DataVolumeGiB)

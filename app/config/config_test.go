@@ -25,6 +25,8 @@ func TestOverrides(t *testing.T) {
 		"tier1InstanceType": "m7g.large", "tier1DataVolumeGiB": 50.0, "optionA": "Tabs", "optionB": "Spaces",
 		"alarmEmail": "ops@example.com", "allowedCidr": "198.51.100.0/24", "logRetentionDays": "90",
 		"backupRetentionDays": 35.0,
+		"tier2InstanceType":   "c7g.large", "tier2MinCapacity": 3.0, "tier2MaxCapacity": "12", "natGateways": 2.0,
+		"dbInstanceClass": "db.R7G.large", "dbBackupRetentionDays": 14.0, "deletionProtection": false,
 		// Keys of CDK and the CLI are not ours and pass through.
 		"@aws-cdk/core:newStyleStackSynthesis": true, "aws:cdk:bundling-stacks": []any{}, "cli-telemetry": false,
 	})
@@ -33,6 +35,23 @@ func TestOverrides(t *testing.T) {
 	}
 	if c.DomainName != "ladder.example.com" || c.Tier1DataVolumeGiB != 50 || c.LogRetentionDays != 90 || c.StackName("Tier1") != "Vote-Tier1" {
 		t.Errorf("got %+v", c)
+	}
+	if c.Tier2InstanceType != "c7g.large" || c.Tier2MinCapacity != 3 || c.Tier2MaxCapacity != 12 || c.NatGateways != 2 ||
+		c.DBInstanceClass != "r7g.large" || c.DBBackupRetentionDays != 14 || c.DeletionProtection {
+		t.Errorf("Tier 2 settings: got %+v", c)
+	}
+}
+
+// Tier 2's defaults are its specification: two instances in two AZs, one NAT
+// gateway (cost), a week of database backups, deletion protection on.
+func TestTier2Defaults(t *testing.T) {
+	c := Defaults()
+	if c.Tier2InstanceType != "t4g.small" || c.Tier2MinCapacity != 2 || c.Tier2MaxCapacity != 6 || c.NatGateways != 1 ||
+		c.DBInstanceClass != "t4g.medium" || c.DBBackupRetentionDays != 7 || !c.DeletionProtection {
+		t.Errorf("Tier 2 defaults = %+v", c)
+	}
+	if c, err := FromContext(map[string]any{"deletionProtection": "FALSE"}); err != nil || c.DeletionProtection {
+		t.Errorf("deletionProtection=FALSE: %+v, %v", c.DeletionProtection, err)
 	}
 }
 
@@ -65,6 +84,17 @@ func TestInvalidValues(t *testing.T) {
 		{map[string]any{"allowedCidr": "anywhere"}, []string{"allowedCidr:", "not an IPv4 CIDR"}},
 		{map[string]any{"logRetentionDays": "10"}, []string{"logRetentionDays:", "not a CloudWatch Logs retention"}},
 		{map[string]any{"backupRetentionDays": "0"}, []string{"backupRetentionDays:", "between 1 and"}},
+		{map[string]any{"tier2InstanceType": "m5.large"}, []string{"tier2InstanceType:", "not a Graviton"}},
+		{map[string]any{"tier2MinCapacity": 1.0}, []string{"tier2MinCapacity:", "between 2 and 100", "two AZs"}},
+		{map[string]any{"tier2MinCapacity": "4", "tier2MaxCapacity": "3"}, []string{"tier2MaxCapacity:", "between tier2MinCapacity (4) and 100"}},
+		{map[string]any{"tier2MaxCapacity": "1000"}, []string{"tier2MaxCapacity:", "and 100"}},
+		{map[string]any{"natGateways": "0"}, []string{"natGateways:", "must be 1, 2 or 3"}},
+		{map[string]any{"natGateways": "4"}, []string{"natGateways:", "must be 1, 2 or 3"}},
+		{map[string]any{"dbInstanceClass": "r5.large"}, []string{"dbInstanceClass:", "not a Graviton Aurora PostgreSQL class"}},
+		{map[string]any{"dbInstanceClass": "t4g.small"}, []string{"dbInstanceClass:", "not a Graviton Aurora PostgreSQL class"}},
+		{map[string]any{"dbBackupRetentionDays": "3"}, []string{"dbBackupRetentionDays:", "between 7 and 35"}},
+		{map[string]any{"dbBackupRetentionDays": "36"}, []string{"dbBackupRetentionDays:", "between 7 and 35"}},
+		{map[string]any{"deletionProtection": "yes"}, []string{"deletionProtection:", `"yes" is not true or false`}},
 		{map[string]any{"domianName": "x.example.com"}, []string{"domianName: unknown context key", `did you mean "domainName"`}},
 		{map[string]any{"colour": "blue"}, []string{"colour: unknown context key", "known keys:"}},
 		{map[string]any{"optionA": map[string]any{"x": 1}}, []string{"optionA:", "unsupported value"}},

@@ -142,7 +142,7 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 			return c, err
 		}
 		if r := get("DATABASE_READ_URL", ""); r != "" {
-			if c.DatabaseReadURL, err = withPasswordFile(env, r, "DATABASE_READ_URL", get("DATABASE_PASSWORD_FILE", "")); err != nil {
+			if c.DatabaseReadURL, err = readURL(env, r, get); err != nil {
 				return c, err
 			}
 		}
@@ -210,29 +210,39 @@ type rdsSecret struct {
 	DBName   string          `json:"dbname"`
 }
 
+// readSecretFile reads an RDS secret (JSON) and checks the fields a
+// connection needs.
+func readSecretFile(env Env, f string) (rdsSecret, string, error) {
+	var s rdsSecret
+	b, err := env.ReadFile(f)
+	if err != nil {
+		return s, "", fmt.Errorf("DATABASE_SECRET_FILE: read %s: %w", f, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, "", fmt.Errorf("DATABASE_SECRET_FILE: %s is not an RDS secret JSON: %w", f, err)
+	}
+	port := strings.Trim(string(s.Port), `"`)
+	if port == "" || port == "null" {
+		port = "5432"
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return s, "", fmt.Errorf("DATABASE_SECRET_FILE: port %q is not a number", port)
+	}
+	if s.Username == "" || s.Host == "" {
+		return s, "", errors.New("DATABASE_SECRET_FILE: username and host are required")
+	}
+	if s.DBName == "" {
+		s.DBName = "postgres"
+	}
+	return s, port, nil
+}
+
 func databaseURL(env Env, get func(string, string) string) (string, error) {
 	raw := get("DATABASE_URL", "")
 	if f := get("DATABASE_SECRET_FILE", ""); f != "" {
-		b, err := env.ReadFile(f)
+		s, port, err := readSecretFile(env, f)
 		if err != nil {
-			return "", fmt.Errorf("DATABASE_SECRET_FILE: read %s: %w", f, err)
-		}
-		var s rdsSecret
-		if err := json.Unmarshal(b, &s); err != nil {
-			return "", fmt.Errorf("DATABASE_SECRET_FILE: %s is not an RDS secret JSON: %w", f, err)
-		}
-		port := strings.Trim(string(s.Port), `"`)
-		if port == "" || port == "null" {
-			port = "5432"
-		}
-		if _, err := strconv.Atoi(port); err != nil {
-			return "", fmt.Errorf("DATABASE_SECRET_FILE: port %q is not a number", port)
-		}
-		if s.Username == "" || s.Host == "" {
-			return "", errors.New("DATABASE_SECRET_FILE: username and host are required")
-		}
-		if s.DBName == "" {
-			s.DBName = "postgres"
+			return "", err
 		}
 		u := url.URL{Scheme: "postgres", User: url.UserPassword(s.Username, s.Password),
 			Host: net.JoinHostPort(s.Host, port), Path: "/" + s.DBName}
@@ -248,6 +258,31 @@ func databaseURL(env Env, get func(string, string) string) (string, error) {
 		return "", errors.New("DATABASE_URL: required (postgres://user@host:5432/db), or set DATABASE_SECRET_FILE")
 	}
 	return withPasswordFile(env, raw, "DATABASE_URL", get("DATABASE_PASSWORD_FILE", ""))
+}
+
+// readURL is DATABASE_READ_URL with its credentials: from
+// DATABASE_PASSWORD_FILE when set, otherwise from DATABASE_SECRET_FILE (the
+// secret's user and password, and its database when the URL names none), so
+// a reader endpoint needs no credentials of its own. Host, port and query
+// options (sslmode) always come from the URL: the secret names the writer.
+func readURL(env Env, raw string, get func(string, string) string) (string, error) {
+	pwFile, secretFile := get("DATABASE_PASSWORD_FILE", ""), get("DATABASE_SECRET_FILE", "")
+	if pwFile != "" || secretFile == "" {
+		return withPasswordFile(env, raw, "DATABASE_READ_URL", pwFile)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "", fmt.Errorf("DATABASE_READ_URL: must be postgres://host:port/db, got %q", Redact(raw))
+	}
+	s, _, err := readSecretFile(env, secretFile)
+	if err != nil {
+		return "", err
+	}
+	u.User = url.UserPassword(s.Username, s.Password)
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/" + s.DBName
+	}
+	return u.String(), nil
 }
 
 func withPasswordFile(env Env, raw, name, pwFile string) (string, error) {

@@ -96,3 +96,54 @@ func TestRDSSecret(t *testing.T) {
 	}
 	_ = errors.New
 }
+
+// Tier 2: the result service reads from Aurora's reader endpoint with the
+// writer's secret (rotated, so never copied into a URL): the read URL takes
+// the secret's credentials and keeps its own host and TLS options.
+func TestReadURLTakesCredentialsFromTheSecretFile(t *testing.T) {
+	secret := map[string]string{
+		"/run/secrets/db-secret.json": `{"username":"ladder","password":"p@ss/word","host":"writer.example","port":5432,"dbname":"votes"}`,
+	}
+	for _, tc := range []struct{ read, want string }{
+		{"postgres://reader.example:5432/votes?sslmode=verify-full&sslrootcert=/run/secrets/rds-ca.pem",
+			"postgres://ladder:p%40ss%2Fword@reader.example:5432/votes?sslmode=verify-full&sslrootcert=/run/secrets/rds-ca.pem"},
+		// No database in the URL: the secret's.
+		{"postgres://reader.example:5432?sslmode=require", "postgres://ladder:p%40ss%2Fword@reader.example:5432/votes?sslmode=require"},
+		// A user in the URL is replaced: the password belongs to the secret's user.
+		{"postgres://someone@reader.example/votes", "postgres://ladder:p%40ss%2Fword@reader.example/votes"},
+	} {
+		c, err := LoadFrom(Result, env(map[string]string{
+			"DATABASE_SECRET_FILE": "/run/secrets/db-secret.json",
+			"DATABASE_URL":         "postgres://writer.example:5432/votes?sslmode=verify-full",
+			"DATABASE_READ_URL":    tc.read,
+		}, secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DatabaseReadURL != tc.want {
+			t.Errorf("DATABASE_READ_URL %s: DatabaseReadURL = %q, want %q", tc.read, c.DatabaseReadURL, tc.want)
+		}
+		if c.DatabaseURL != "postgres://ladder:p%40ss%2Fword@writer.example:5432/votes?sslmode=verify-full" {
+			t.Errorf("DatabaseURL = %q", c.DatabaseURL)
+		}
+	}
+	// A password file still wins, as before.
+	c, err := LoadFrom(Result, env(map[string]string{
+		"DATABASE_SECRET_FILE": "/run/secrets/db-secret.json", "DATABASE_PASSWORD_FILE": "/pw",
+		"DATABASE_READ_URL": "postgres://app@reader.example/votes",
+	}, map[string]string{"/run/secrets/db-secret.json": secret["/run/secrets/db-secret.json"], "/pw": "other"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseReadURL != "postgres://app:other@reader.example/votes" {
+		t.Errorf("with DATABASE_PASSWORD_FILE: DatabaseReadURL = %q", c.DatabaseReadURL)
+	}
+	for _, bad := range []string{"http://reader.example/votes", "postgres:///votes"} {
+		_, err := LoadFrom(Result, env(map[string]string{
+			"DATABASE_SECRET_FILE": "/run/secrets/db-secret.json", "DATABASE_READ_URL": bad,
+		}, secret))
+		if err == nil || !strings.HasPrefix(err.Error(), "DATABASE_READ_URL") {
+			t.Errorf("DATABASE_READ_URL=%s: err = %v, want it to name DATABASE_READ_URL", bad, err)
+		}
+	}
+}
