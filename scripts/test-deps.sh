@@ -66,5 +66,12 @@ END
 \$\$;
 SQL
 
+# Databases left by earlier runs (a test's drop can race autovacuum, which
+# only the superuser may interrupt) are dropped here.
+need_root su postgres -c "psql -X -q -At -d postgres" >&2 <<'SQL'
+SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database
+WHERE datname ~ '^(t|bench)_[0-9a-f_]+$' AND NOT datistemplate \gexec
+SQL
+
 echo "export LADDER_TEST_DATABASE_URL='postgres://${PGROLE}:${PGPASS}@127.0.0.1:5432/postgres?sslmode=disable'"
 echo "export LADDER_TEST_REDIS_URL='redis://127.0.0.1:6379/0'"

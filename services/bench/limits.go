@@ -116,10 +116,6 @@ func splitHostPort(addr, defPort string) (string, string, error) {
 // array parameters. The pgbench script replaces it with generated rows.
 const unnestSource = "unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, vote, cast_at)"
 
-// writeLockKey must equal the store's (unexported) writeLockKey: ApplyVotes
-// takes this transaction lock before every upsert.
-const writeLockKey int64 = 0x6c61646465720002
-
 // pgVarRe finds pgbench variable references (:name); a `::cast` is not one.
 var pgVarRe = regexp.MustCompile(`(^|[^:]):[A-Za-z_]`)
 
@@ -154,7 +150,7 @@ func pgbenchScript(upsert string, batch int, pipeline bool) (string, error) {
 	} else {
 		s.WriteString("BEGIN;\n")
 	}
-	fmt.Fprintf(&s, "SELECT pg_advisory_xact_lock(%d);\n%s;\n", writeLockKey, sql)
+	fmt.Fprintf(&s, "SELECT pg_advisory_xact_lock(%d);\n%s;\n", store.WriteLockKey(), sql)
 	if pipeline {
 		s.WriteString("\\endpipeline\n")
 	} else {

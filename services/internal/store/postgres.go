@@ -28,6 +28,10 @@ const Channel = "tallies"
 // those row locks anyway, so little parallelism is lost.
 const writeLockKey int64 = 0x6c61646465720002
 
+// WriteLockKey is the advisory lock ApplyVotes takes, for tools (the
+// benchmark's pgbench script) that must contend for it the same way.
+func WriteLockKey() int64 { return writeLockKey }
+
 // applySQL upserts a batch (given as three parallel arrays) and applies the
 // tally deltas in one statement, then notifies listeners with the new totals.
 //
