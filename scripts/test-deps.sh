@@ -67,10 +67,12 @@ END
 SQL
 
 # Databases left by earlier runs (a test's drop can race autovacuum, which
-# only the superuser may interrupt) are dropped here.
+# only the superuser may interrupt) are dropped here; one with a session is
+# in use by a run in progress and is left alone.
 need_root su postgres -c "psql -X -q -At -d postgres" >&2 <<'SQL'
-SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database
-WHERE datname ~ '^(t|bench)_[0-9a-f_]+$' AND NOT datistemplate \gexec
+SELECT format('DROP DATABASE IF EXISTS %I', d.datname) FROM pg_database d
+WHERE d.datname ~ '^(t|bench)_[0-9a-f_]+$' AND NOT d.datistemplate
+  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) \gexec
 SQL
 
 echo "export LADDER_TEST_DATABASE_URL='postgres://${PGROLE}:${PGPASS}@127.0.0.1:5432/postgres?sslmode=disable'"

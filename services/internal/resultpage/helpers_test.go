@@ -52,7 +52,7 @@ func newReplica(t *testing.T, dbURL string, o replicaOpts) *replica {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replica{app: "rt-" + testenv.Token(), hub: NewHub(0)}
 	st, err := store.OpenPostgres(ctx, store.Options{URL: dbURL, AppName: r.app,
-		Log: slogDiscard(r.hub)})
+		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func newReplica(t *testing.T, dbURL string, o replicaOpts) *replica {
 	go func() {
 		defer close(done)
 		if !o.noWatch {
-			_ = st.WatchTallies(ctx, r.hub.Publish)
+			_ = st.WatchTallies(ctx, r.hub.Publish, r.hub.WatchDown)
 		}
 	}()
 	go r.hub.Run(ctx)
@@ -220,7 +220,3 @@ func (c *sseClient) waitFor(t *testing.T, a, b int64) {
 		}
 	}
 }
-
-// slogDiscard is the store's logger in tests: output dropped, but LISTEN
-// failures still reach the hub.
-func slogDiscard(h *Hub) *slog.Logger { return slog.New(h.WatchLogHandler(slog.DiscardHandler)) }

@@ -4,7 +4,6 @@ package resultpage
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -76,7 +75,7 @@ func (h *Hub) Publish(t store.Tally) {
 // WatchDown marks the cached tally as possibly stale: the LISTEN connection
 // failed, and changes made until it reconnects (and WatchTallies publishes a
 // fresh read) would be missed. Readers query the database meanwhile.
-func (h *Hub) WatchDown() {
+func (h *Hub) WatchDown(error) {
 	h.mu.Lock()
 	if h.live {
 		h.downs++
@@ -144,61 +143,4 @@ func (h *Hub) broadcast() {
 	h.pub = Update{Tally: h.latest, Seq: h.pub.Seq + 1}
 	close(h.changed)
 	h.changed = make(chan struct{})
-}
-
-// WatchLogHandler wraps the handler of the logger given to the store so the
-// hub learns when the LISTEN connection fails. store.WatchTallies reports
-// nothing to its callback between a failure and the next successful
-// (re)connect; its only signal is the warning it logs before retrying
-// (level Warn, attribute dependency=postgres). Every record is passed on to
-// next unchanged.
-func (h *Hub) WatchLogHandler(next slog.Handler) slog.Handler {
-	return &watchLog{next: next, hub: h}
-}
-
-type watchLog struct {
-	next  slog.Handler
-	hub   *Hub
-	attrs []slog.Attr
-}
-
-func (w *watchLog) Enabled(ctx context.Context, l slog.Level) bool {
-	// Warnings must reach Handle even if next would drop them.
-	return l >= slog.LevelWarn || w.next.Enabled(ctx, l)
-}
-
-func (w *watchLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn && w.isPostgres(r) {
-		w.hub.WatchDown()
-	}
-	if !w.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return w.next.Handle(ctx, r)
-}
-
-func (w *watchLog) isPostgres(r slog.Record) bool {
-	found := false
-	match := func(a slog.Attr) bool {
-		if a.Key == "dependency" && a.Value.String() == "postgres" {
-			found = true
-			return false
-		}
-		return true
-	}
-	for _, a := range w.attrs {
-		match(a)
-	}
-	if !found {
-		r.Attrs(match)
-	}
-	return found
-}
-
-func (w *watchLog) WithAttrs(as []slog.Attr) slog.Handler {
-	return &watchLog{next: w.next.WithAttrs(as), hub: w.hub, attrs: append(append([]slog.Attr(nil), w.attrs...), as...)}
-}
-
-func (w *watchLog) WithGroup(name string) slog.Handler {
-	return &watchLog{next: w.next.WithGroup(name), hub: w.hub, attrs: w.attrs}
 }

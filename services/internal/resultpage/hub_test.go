@@ -1,10 +1,8 @@
 package resultpage
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"strings"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -140,29 +138,15 @@ func TestHubDoneAfterCancel(t *testing.T) {
 	}
 }
 
-func TestWatchLogHandlerMarksWatchDown(t *testing.T) {
+func TestWatchDownMarksTheCacheStaleUntilThenNextPublish(t *testing.T) {
 	h := NewHub(0)
-	var buf bytes.Buffer
-	log := slog.New(h.WatchLogHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError})))
 	h.Publish(store.Tally{A: 5})
-
-	log.Info("unrelated", "dependency", "postgres")
-	log.Warn("waiting for redis", "dependency", "redis")
 	if _, _, live := h.Cached(); !live {
-		t.Fatal("watch marked down by an unrelated record")
+		t.Fatal("not live after a publish")
 	}
-	// The warning store.WatchTallies logs before reconnecting.
-	log.With("component", "store").Warn("waiting for postgres (listen): connection reset, retrying in 100ms",
-		"dependency", "postgres", "error", "connection reset")
+	h.WatchDown(errors.New("connection reset"))
 	if c, have, live := h.Cached(); live || !have || c.A != 5 {
-		t.Fatalf("after a listen failure Cached() = %+v %v %v, want stale value, not live", c, have, live)
-	}
-	if buf.Len() != 0 {
-		t.Fatalf("records below the wrapped handler's level were passed on: %s", buf.String())
-	}
-	log.Error("boom")
-	if !strings.Contains(buf.String(), `"msg":"boom"`) {
-		t.Fatalf("record not passed on: %q", buf.String())
+		t.Fatalf("after the watch was lost Cached() = %+v %v %v, want the stale value, not live", c, have, live)
 	}
 	h.Publish(store.Tally{A: 6}) // WatchTallies reconnected and re-read
 	if _, _, live := h.Cached(); !live {

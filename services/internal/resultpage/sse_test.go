@@ -2,6 +2,7 @@ package resultpage
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -177,7 +178,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	defer st.Close()
 	hub := NewHub(0)
 	go hub.Run(ctx)
-	go st.WatchTallies(ctx, hub.Publish)
+	go st.WatchTallies(ctx, hub.Publish, hub.WatchDown)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	served := make(chan error, 1)
 	go func() {
 		served <- httpserver.Serve(ctx, ln, httpserver.Options{Handler: New(Options{Store: st, Hub: hub}),
-			ShutdownTimeout: 30 * time.Second, Log: slogDiscard(hub)})
+			ShutdownTimeout: 30 * time.Second, Log: slog.New(slog.DiscardHandler)})
 	}()
 	base := "http://" + ln.Addr().String()
 	clients := []*sseClient{openEvents(t, base), openEvents(t, base), openEvents(t, base)}

@@ -273,12 +273,15 @@ func ParseNotification(payload string) (Tally, error) {
 // lagging replica cannot make a pushed value go backwards. After every
 // (re)connect it reads the current tally, covering changes missed while
 // disconnected.
-func (p *Postgres) WatchTallies(ctx context.Context, fn func(Tally)) error {
+func (p *Postgres) WatchTallies(ctx context.Context, fn func(Tally), down func(error)) error {
 	b := backoff.New(100*time.Millisecond, 5*time.Second)
 	for {
 		err := p.watchOnce(ctx, fn, b)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if down != nil {
+			down(err)
 		}
 		d := b.Next()
 		p.log.Warn(fmt.Sprintf("waiting for postgres (listen): %v, retrying in %s", err, d.Round(time.Millisecond)),

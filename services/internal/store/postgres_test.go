@@ -157,9 +157,10 @@ func TestTalliesEqualRecount(t *testing.T) {
 func TestWatchTallies(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, _ := open(t)
+	s, u := open(t)
 	got := make(chan store.Tally, 16)
-	go s.WatchTallies(ctx, func(tl store.Tally) { got <- tl })
+	downs := make(chan error, 16)
+	go s.WatchTallies(ctx, func(tl store.Tally) { got <- tl }, func(err error) { downs <- err })
 	recv := func() store.Tally {
 		t.Helper()
 		select {
@@ -187,6 +188,22 @@ func TestWatchTallies(t *testing.T) {
 	case tl := <-got:
 		t.Fatalf("unexpected notification %+v for a no-op batch", tl)
 	case <-time.After(300 * time.Millisecond):
+	}
+
+	// Losing the LISTEN connection is reported at once, and after the
+	// reconnect the current tally is read again, covering missed changes.
+	admin := testenv.Conn(t, u)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'ladder-test-listen'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-downs:
+	case <-time.After(5 * time.Second):
+		t.Fatal("down not called after the listen connection was terminated")
+	}
+	if tl := recv(); tl != (store.Tally{A: 1, B: 2}) {
+		t.Fatalf("tally after reconnect %+v, want a=1 b=2", tl)
 	}
 }
 

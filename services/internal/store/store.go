@@ -28,8 +28,10 @@ type Store interface {
 	// Tally returns the current counts in O(1).
 	Tally(ctx context.Context) (Tally, error)
 	// WatchTallies calls fn with the current tally and then after every
-	// change until ctx ends, reconnecting on its own after failures.
-	WatchTallies(ctx context.Context, fn func(Tally)) error
+	// change until ctx ends, reconnecting on its own after failures. It
+	// calls down (when not nil) as soon as the watch is lost: changes made
+	// until the next fn call are not seen, so a cached value may be stale.
+	WatchTallies(ctx context.Context, fn func(Tally), down func(error)) error
 	// Ping checks the backend is reachable.
 	Ping(ctx context.Context) error
 	Close()
