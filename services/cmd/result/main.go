@@ -66,9 +66,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer cancel()
 	hub := resultpage.NewHub(resultpage.DefaultWindow)
 	st, err := store.OpenPostgres(ctx, store.Options{
-		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, AppName: "ladder-result",
-		// The store's LISTEN failures tell the hub its cached tally may be stale.
-		Log: slog.New(hub.WatchLogHandler(log.Handler())),
+		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, AppName: "ladder-result", Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
@@ -88,7 +86,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Info("database schema is up to date")
 		}
 		// One LISTEN connection for the whole process, fanned out by the hub.
-		_ = st.WatchTallies(ctx, hub.Publish)
+		_ = st.WatchTallies(ctx, hub.Publish, hub.WatchDown)
 	})
 
 	ready := map[string]httpserver.Check{"postgres": st.Ping}
