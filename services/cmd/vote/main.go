@@ -13,11 +13,10 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/ladder-cdk/ladder/services/internal/config"
 	"github.com/ladder-cdk/ladder/services/internal/httpserver"
 	"github.com/ladder-cdk/ladder/services/internal/logging"
+	"github.com/ladder-cdk/ladder/services/internal/queue"
 	"github.com/ladder-cdk/ladder/services/internal/sink"
 	"github.com/ladder-cdk/ladder/services/internal/votepage"
 )
@@ -32,7 +31,7 @@ func main() {
 		os.Exit(httpserver.Probe(cfg.Port))
 	}
 	log := logging.New("vote")
-	redis.SetLogger(redisLog{log})
+	queue.LogTo(log)
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown"
@@ -48,14 +47,6 @@ func main() {
 		log.Error(err.Error(), "error", err.Error())
 		os.Exit(1)
 	}
-}
-
-// redisLog routes go-redis's own messages (e.g. failed dials) into the
-// JSON log instead of plain text on stderr.
-type redisLog struct{ log *slog.Logger }
-
-func (l redisLog) Printf(_ context.Context, format string, v ...any) {
-	l.log.Warn("redis client: "+fmt.Sprintf(format, v...), "dependency", "redis")
 }
 
 // setup wires the sink and the page into server options; tests serve the

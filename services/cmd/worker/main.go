@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/ladder-cdk/ladder/services/internal/backoff"
 	"github.com/ladder-cdk/ladder/services/internal/config"
 	"github.com/ladder-cdk/ladder/services/internal/httpserver"
@@ -77,7 +75,7 @@ func probePort() int {
 func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
 	// go-redis reports dial failures through its own logger; keep them in
 	// the JSON log stream rather than as bare lines on stderr.
-	redis.SetLogger(redisLog{log})
+	queue.LogTo(log)
 	// The client name carries the worker id so an operator (or the chaos
 	// test) can find this worker's connections in CLIENT LIST.
 	rdb, err := queue.NewClient(cfg.RedisURL, "ladder-worker:"+cfg.WorkerID)
@@ -149,11 +147,4 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	stopWork()
 	wg.Wait()
 	return errors.Join(workErr, httpErr)
-}
-
-// redisLog routes go-redis's internal messages into the service's log.
-type redisLog struct{ log *slog.Logger }
-
-func (l redisLog) Printf(_ context.Context, format string, v ...any) {
-	l.log.Warn("redis client: " + fmt.Sprintf(format, v...))
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -36,6 +37,17 @@ func (k Keys) Heartbeat(worker string) string { return k.prefix + "votes:heartbe
 
 // Workers is the set of worker ids that may own a processing list.
 func (k Keys) Workers() string { return k.prefix + "votes:workers" }
+
+// LogTo routes go-redis's own messages (dial failures, pool events), which
+// it otherwise prints as plain text on stderr, into log as warnings, so a
+// service's log stays one JSON event per line.
+func LogTo(log *slog.Logger) { redis.SetLogger(clientLog{log}) }
+
+type clientLog struct{ log *slog.Logger }
+
+func (l clientLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client: "+fmt.Sprintf(format, v...), "dependency", "redis")
+}
 
 // NewClient builds a client from a redis:// or rediss:// URL (rediss gives
 // TLS, as ElastiCache in-transit encryption requires).
