@@ -145,6 +145,9 @@ func TestNum(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
+	// make test exports these; the flags must be what is checked here.
+	t.Setenv("LADDER_TEST_DATABASE_URL", "")
+	t.Setenv("LADDER_TEST_REDIS_URL", "")
 	o, err := parseFlags([]string{"-database-url", "postgres://x/y", "-redis-url", "redis://x", "-steps", "1,3"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
