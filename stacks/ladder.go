@@ -11,21 +11,30 @@ import (
 type LadderProps struct {
 	// RepoRoot is the repository's absolute path: Lambda handlers are built
 	// from RepoRoot/lambda-src/<name>.
-	RepoRoot            string
-	Rungs               []int
-	Project             string
-	Account             string
-	PrimaryRegion       string
-	DRRegion            string
-	DNS                 *DNSProps
-	App                 VoteAppProps
-	AlarmEmail          string
-	AllowedCIDR         string
-	LogRetention        awslogs.RetentionDays
+	RepoRoot      string
+	Rungs         []int
+	Project       string
+	Account       string
+	PrimaryRegion string
+	DRRegion      string
+	DNS           *DNSProps
+	App           VoteAppProps
+	AlarmEmail    string
+	AllowedCIDR   string
+	LogRetention  awslogs.RetentionDays
+	// LogRetentionDays is LogRetention as a day count, for S3 log lifecycles.
+	LogRetentionDays    int
 	BackupRetentionDays int
 
 	Tier1InstanceType  string
 	Tier1DataVolumeGiB int
+
+	Tier2InstanceType                  string
+	Tier2MinCapacity, Tier2MaxCapacity int
+	NatGateways                        int
+	DBInstanceClass                    string
+	DBBackupRetentionDays              int
+	DeletionProtection                 bool
 }
 
 // Ladder is every stack the selected rungs need, by stack name.
@@ -68,6 +77,44 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 				BackupRetentionDays: props.BackupRetentionDays,
 			})
 			l.Stacks[name] = t.Stack
+		case 2:
+			name := props.Project + "-Tier2"
+			// CloudFront takes its certificate and web ACL from us-east-1 only.
+			edge := NewEdge(app, name+"-Edge", EdgeProps{
+				StackProps:   stackProps(name+"-Edge", "Ladder Tier 2 edge (us-east-1): WAF web ACL and the CloudFront certificate of the Tier 2 sites"),
+				DNS:          props.DNS,
+				LogRetention: props.LogRetention,
+			})
+			t := NewTier2(app, name, Tier2Props{
+				StackProps:            stackProps(name, "Ladder Tier 2 (10,000+ users): CloudFront + WAF -> ALB -> Auto Scaling group over two AZs -> Aurora PostgreSQL Multi-AZ"),
+				RepoRoot:              props.RepoRoot,
+				InstanceType:          props.Tier2InstanceType,
+				MinCapacity:           props.Tier2MinCapacity,
+				MaxCapacity:           props.Tier2MaxCapacity,
+				NatGateways:           props.NatGateways,
+				DBInstanceClass:       props.DBInstanceClass,
+				DBBackupRetentionDays: props.DBBackupRetentionDays,
+				DeletionProtection:    props.DeletionProtection,
+				DNS:                   props.DNS,
+				WebAclArn:             edge.WebAclArn,
+				Certificate:           edge.Certificate,
+				App:                   props.App,
+				AlarmEmail:            props.AlarmEmail,
+				LogRetention:          props.LogRetention,
+				LogRetentionDays:      props.LogRetentionDays,
+			})
+			t.AddStackDependency(edge.Stack, s("the web ACL and certificate CloudFront uses"))
+			// CloudFront's metrics exist only in us-east-1, and so must the
+			// alarms on them; they read the distributions from this rung.
+			edgeAlarms := NewEdgeAlarms(app, name+"-EdgeAlarms", EdgeAlarmsProps{
+				StackProps: stackProps(name+"-EdgeAlarms", "Ladder Tier 2 edge alarms (us-east-1): CloudFront 5xx rate and origin latency of the Tier 2 sites"),
+				Sites:      t.Cdn.Sites(),
+				AlarmEmail: props.AlarmEmail,
+			})
+			edgeAlarms.AddStackDependency(t.Stack, s("the distributions it watches"))
+			l.Stacks[name+"-Edge"] = edge.Stack
+			l.Stacks[name] = t.Stack
+			l.Stacks[name+"-EdgeAlarms"] = edgeAlarms.Stack
 		}
 	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: b(true)}), nil)

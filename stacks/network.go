@@ -21,12 +21,43 @@ type NetworkProps struct {
 	IsolatedSubnets bool
 	// FlowLogRetention is how long VPC flow logs are kept.
 	FlowLogRetention awslogs.RetentionDays
+	// ServiceEndpoints adds VPC endpoints for what the private subnets'
+	// instances and functions call most: an S3 gateway endpoint (image
+	// layers, packages) and interface endpoints for ECR, CloudWatch Logs,
+	// Secrets Manager and Session Manager, so that traffic stays off the NAT
+	// gateways (and their per-GB charge) and keeps working if one fails.
+	// Needs PrivateSubnets: the interface endpoints live there.
+	ServiceEndpoints bool
 }
 
 // Network is a VPC with flow logs to CloudWatch Logs.
 type Network struct {
 	constructs.Construct
 	Vpc awsec2.Vpc
+	// Endpoints are the interface endpoints by service name ("secretsmanager",
+	// "ecr.api", ...), when ServiceEndpoints is set.
+	Endpoints map[string]awsec2.InterfaceVpcEndpoint
+}
+
+// vpcCidr is every rung's address range (rungs never peer, so they may
+// share it).
+const vpcCidr = "10.0.0.0/16"
+
+// interfaceEndpoints are the services the ladder's hosts call through the
+// VPC: image pulls (ecr.api, ecr.dkr), container and agent logs (logs),
+// database credentials (secretsmanager) and Session Manager (ssm,
+// ssmmessages, ec2messages). Order fixes the construct ids.
+var interfaceEndpoints = []struct {
+	id      string
+	service func() awsec2.InterfaceVpcEndpointAwsService
+}{
+	{"EcrApi", awsec2.InterfaceVpcEndpointAwsService_ECR},
+	{"EcrDocker", awsec2.InterfaceVpcEndpointAwsService_ECR_DOCKER},
+	{"Logs", awsec2.InterfaceVpcEndpointAwsService_CLOUDWATCH_LOGS},
+	{"SecretsManager", awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER},
+	{"Ssm", awsec2.InterfaceVpcEndpointAwsService_SSM},
+	{"SsmMessages", awsec2.InterfaceVpcEndpointAwsService_SSM_MESSAGES},
+	{"Ec2Messages", awsec2.InterfaceVpcEndpointAwsService_EC2_MESSAGES},
 }
 
 func NewNetwork(scope constructs.Construct, id string, props NetworkProps) *Network {
@@ -47,7 +78,7 @@ func NewNetwork(scope constructs.Construct, id string, props NetworkProps) *Netw
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
 	vpc := awsec2.NewVpc(c, s("Vpc"), &awsec2.VpcProps{
-		IpAddresses:         awsec2.IpAddresses_Cidr(s("10.0.0.0/16")),
+		IpAddresses:         awsec2.IpAddresses_Cidr(s(vpcCidr)),
 		MaxAzs:              n(float64(props.MaxAzs)),
 		NatGateways:         n(float64(props.NatGateways)),
 		SubnetConfiguration: &subnets,
@@ -58,5 +89,29 @@ func NewNetwork(scope constructs.Construct, id string, props NetworkProps) *Netw
 			},
 		},
 	})
-	return &Network{Construct: c, Vpc: vpc}
+	nw := &Network{Construct: c, Vpc: vpc, Endpoints: map[string]awsec2.InterfaceVpcEndpoint{}}
+	if props.ServiceEndpoints {
+		if !props.PrivateSubnets {
+			panic("NetworkProps.ServiceEndpoints needs PrivateSubnets: the interface endpoints live there")
+		}
+		// A gateway endpoint is free: every S3 request from the VPC (ECR
+		// image layers, Amazon Linux packages) skips the NAT gateway.
+		vpc.AddGatewayEndpoint(s("S3"), &awsec2.GatewayVpcEndpointOptions{
+			Service: awsec2.GatewayVpcEndpointAwsService_S3(),
+		})
+		for _, e := range interfaceEndpoints {
+			svc := e.service()
+			ep := vpc.AddInterfaceEndpoint(s(e.id), &awsec2.InterfaceVpcEndpointOptions{
+				Service:           svc,
+				Subnets:           &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
+				PrivateDnsEnabled: b(true),
+				Open:              b(false),
+			})
+			// HTTPS from inside the VPC only, by its literal range (which
+			// cdk-nag can check, unlike the VPC's CidrBlock attribute).
+			ep.Connections().AllowDefaultPortFrom(awsec2.Peer_Ipv4(s(vpcCidr)), s("HTTPS from the VPC"))
+			nw.Endpoints[*svc.ShortName()] = ep
+		}
+	}
+	return nw
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
@@ -26,10 +27,14 @@ func TestInvalidConfigurationAddsNothing(t *testing.T) {
 }
 
 func TestTierSelectsRungs(t *testing.T) {
+	tier2Stacks := strings.Join([]string{tier2, tier2Edge, tier2EdgeAlarms}, ",")
 	for _, c := range []struct {
 		tier any
 		want string
-	}{{"1", tier1}, {"all", tier1}, {"tier1", tier1}, {[]any{1.0}, tier1}} {
+	}{
+		{"1", tier1}, {"tier1", tier1}, {[]any{1.0}, tier1},
+		{"2", tier2Stacks}, {"all", tier1 + "," + tier2Stacks}, {[]any{1.0, 2.0}, tier1 + "," + tier2Stacks},
+	} {
 		app := newApp(map[string]any{"tier": c.tier})
 		l, _, err := ladder.New(app, repoRoot())
 		if err != nil {
@@ -39,6 +44,7 @@ func TestTierSelectsRungs(t *testing.T) {
 		for n := range l.Stacks {
 			names = append(names, n)
 		}
+		sort.Strings(names)
 		if strings.Join(names, ",") != c.want {
 			t.Errorf("tier=%v selected %v, want %s", c.tier, names, c.want)
 		}

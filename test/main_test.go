@@ -185,7 +185,14 @@ func props(r map[string]any) map[string]any {
 }
 
 // Stack names are part of the interface: users deploy them by name.
-const tier1 = "Ladder-Tier1"
+const (
+	tier1 = "Ladder-Tier1"
+	tier2 = "Ladder-Tier2"
+	// Tier 2's us-east-1 stacks: the web ACL and certificate CloudFront
+	// uses (deployed before tier2), and the CloudFront alarms (after it).
+	tier2Edge       = "Ladder-Tier2-Edge"
+	tier2EdgeAlarms = "Ladder-Tier2-EdgeAlarms"
+)
 
 // errorAnnotations lists the error findings of the validation report that
 // a failed synth leaves in outdir.

@@ -38,6 +38,8 @@ var resourceScopeless = map[string]bool{
 	"ec2:DescribeSecurityGroups": true,
 	"logs:CreateLogDelivery":     true,
 	"logs:DeleteLogDelivery":     true,
+	// Tier 2 reads the id of CloudFront's origin-facing prefix list at deploy.
+	"ec2:DescribeManagedPrefixLists": true,
 }
 
 func TestIAMStarResourceOnlyForUnscopableActions(t *testing.T) {

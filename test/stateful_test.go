@@ -39,6 +39,28 @@ var pinnedStatefulIDs = map[string][]string{
 		"HostLogs22B13AD2",
 		"NetworkFlowLogs2BEC3212",
 	},
+	tier2: {
+		"AWS679f53fac002430cb0da5b7982bd2287LogGroup449FB7C2", // the prefix-list lookup function's logs
+		"AlarmsKey3C2381B3",
+		"AppLogsC5DF83A6",
+		"CanaryHandlerLogs153A1859",
+		"CdnAssetDeployLogs71802A99",
+		"CdnLogsA23F7455",
+		"CdnStatic420F4635",
+		"DatabaseCluster5B53A178",
+		"DatabaseClusterReader1D8B76102",
+		"DatabaseClusterWriterD43085C6",
+		"DatabaseKey5E5D9547",
+		"DbMigrateHandlerLogsB1E7CE85",
+		"DbMigrateProviderLogs02CDD8CD",
+		"HostLogs22B13AD2",
+		"LadderTier2DatabaseClusterSecretA58056343fdaad7efa858a3daf9490cf0a702aeb",
+		"LoadBalancerLogsC31A6119",
+		"NetworkFlowLogs2BEC3212",
+		"OriginSecret5DDC59F1",
+	},
+	tier2Edge:       {"WafLogsF9F75746"},
+	tier2EdgeAlarms: {"AlarmsKey3C2381B3"},
 }
 
 func TestStatefulLogicalIDsNeverChange(t *testing.T) {
@@ -71,7 +93,7 @@ func TestStatefulResourcesAreRetainedOrSnapshotted(t *testing.T) {
 		res, _ := defaults.templates[stack]["Resources"].(map[string]any)
 		for id, raw := range res {
 			r := raw.(map[string]any)
-			if !statefulTypes[r["Type"].(string)] {
+			if !statefulTypes[r["Type"].(string)] || auroraMember(r) {
 				continue
 			}
 			for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
@@ -81,4 +103,15 @@ func TestStatefulResourcesAreRetainedOrSnapshotted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// auroraMember reports an instance of an Aurora cluster. It holds no data
+// of its own (the cluster's storage does, and the cluster is snapshotted),
+// and CloudFormation cannot snapshot it alone; a retained member would even
+// keep its cluster from being deleted. Its logical id is pinned all the same:
+// replacing the writer is a failover.
+func auroraMember(r map[string]any) bool {
+	p, _ := r["Properties"].(map[string]any)
+	_, inCluster := p["DBClusterIdentifier"]
+	return r["Type"] == "AWS::RDS::DBInstance" && inCluster
 }

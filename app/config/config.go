@@ -16,7 +16,7 @@ import (
 
 // Rungs that exist in this app, in ladder order. A rung is listed here only
 // once its stack is complete, so `-c tier=N` never selects a half-built rung.
-var Rungs = []int{1}
+var Rungs = []int{1, 2}
 
 // Config is every value a user can set. Field comments name the context key.
 type Config struct {
@@ -319,11 +319,17 @@ func (c Config) validate() []string {
 	if c.Tier2MinCapacity < 2 || c.Tier2MinCapacity > 100 {
 		bad("tier2MinCapacity", "%d must be between 2 and 100: two instances in two AZs is what makes Tier 2 survive losing one", c.Tier2MinCapacity)
 	}
-	if c.Tier2MaxCapacity < c.Tier2MinCapacity || c.Tier2MaxCapacity > 100 {
-		bad("tier2MaxCapacity", "%d must be between tier2MinCapacity (%d) and 100", c.Tier2MaxCapacity, c.Tier2MinCapacity)
+	if c.Tier2MaxCapacity <= c.Tier2MinCapacity || c.Tier2MaxCapacity > 100 {
+		// A rolling update keeps tier2MinCapacity in service and starts the
+		// new instance beside them, so the group needs room for one more.
+		bad("tier2MaxCapacity", "%d must be above tier2MinCapacity (%d), for the extra instance of a rolling update, and at most 100", c.Tier2MaxCapacity, c.Tier2MinCapacity)
 	}
 	if c.NatGateways < 1 || c.NatGateways > 3 {
 		bad("natGateways", "%d must be 1, 2 or 3 (1 is cheapest; one per AZ survives losing an AZ)", c.NatGateways)
+	} else if c.NatGateways == 3 && c.Account == "" {
+		// Without an account the template is environment-agnostic and CDK
+		// can spread the VPC over two AZs only, so a third gateway has no AZ.
+		bad("natGateways", "3 needs account set: an environment-agnostic stack spans two AZs only")
 	}
 	if !auroraGravitonRe.MatchString(c.DBInstanceClass) {
 		bad("dbInstanceClass", "%q is not a Graviton Aurora PostgreSQL class (t4g.medium, t4g.large, r6g/r7g/r8g.large, .xlarge, .2xlarge, ...)", c.DBInstanceClass)

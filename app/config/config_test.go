@@ -25,7 +25,7 @@ func TestOverrides(t *testing.T) {
 		"tier1InstanceType": "m7g.large", "tier1DataVolumeGiB": 50.0, "optionA": "Tabs", "optionB": "Spaces",
 		"alarmEmail": "ops@example.com", "allowedCidr": "198.51.100.0/24", "logRetentionDays": "90",
 		"backupRetentionDays": 35.0,
-		"tier2InstanceType":   "c7g.large", "tier2MinCapacity": 3.0, "tier2MaxCapacity": "12", "natGateways": 2.0,
+		"tier2InstanceType":   "c7g.large", "tier2MinCapacity": 3.0, "tier2MaxCapacity": "12", "natGateways": 3.0,
 		"dbInstanceClass": "db.R7G.large", "dbBackupRetentionDays": 14.0, "deletionProtection": false,
 		// Keys of CDK and the CLI are not ours and pass through.
 		"@aws-cdk/core:newStyleStackSynthesis": true, "aws:cdk:bundling-stacks": []any{}, "cli-telemetry": false,
@@ -36,7 +36,7 @@ func TestOverrides(t *testing.T) {
 	if c.DomainName != "ladder.example.com" || c.Tier1DataVolumeGiB != 50 || c.LogRetentionDays != 90 || c.StackName("Tier1") != "Vote-Tier1" {
 		t.Errorf("got %+v", c)
 	}
-	if c.Tier2InstanceType != "c7g.large" || c.Tier2MinCapacity != 3 || c.Tier2MaxCapacity != 12 || c.NatGateways != 2 ||
+	if c.Tier2InstanceType != "c7g.large" || c.Tier2MinCapacity != 3 || c.Tier2MaxCapacity != 12 || c.NatGateways != 3 ||
 		c.DBInstanceClass != "r7g.large" || c.DBBackupRetentionDays != 14 || c.DeletionProtection {
 		t.Errorf("Tier 2 settings: got %+v", c)
 	}
@@ -86,10 +86,13 @@ func TestInvalidValues(t *testing.T) {
 		{map[string]any{"backupRetentionDays": "0"}, []string{"backupRetentionDays:", "between 1 and"}},
 		{map[string]any{"tier2InstanceType": "m5.large"}, []string{"tier2InstanceType:", "not a Graviton"}},
 		{map[string]any{"tier2MinCapacity": 1.0}, []string{"tier2MinCapacity:", "between 2 and 100", "two AZs"}},
-		{map[string]any{"tier2MinCapacity": "4", "tier2MaxCapacity": "3"}, []string{"tier2MaxCapacity:", "between tier2MinCapacity (4) and 100"}},
-		{map[string]any{"tier2MaxCapacity": "1000"}, []string{"tier2MaxCapacity:", "and 100"}},
+		{map[string]any{"tier2MinCapacity": 10.0}, []string{"tier2MaxCapacity:", "must be above tier2MinCapacity (10)"}},
+		{map[string]any{"tier2MinCapacity": "4", "tier2MaxCapacity": "3"}, []string{"tier2MaxCapacity:", "must be above tier2MinCapacity (4)"}},
+		{map[string]any{"tier2MinCapacity": "4", "tier2MaxCapacity": "4"}, []string{"tier2MaxCapacity:", "rolling update"}},
+		{map[string]any{"tier2MaxCapacity": "1000"}, []string{"tier2MaxCapacity:", "at most 100"}},
 		{map[string]any{"natGateways": "0"}, []string{"natGateways:", "must be 1, 2 or 3"}},
 		{map[string]any{"natGateways": "4"}, []string{"natGateways:", "must be 1, 2 or 3"}},
+		{map[string]any{"natGateways": "3"}, []string{"natGateways:", "3 needs account set"}},
 		{map[string]any{"dbInstanceClass": "r5.large"}, []string{"dbInstanceClass:", "not a Graviton Aurora PostgreSQL class"}},
 		{map[string]any{"dbInstanceClass": "t4g.small"}, []string{"dbInstanceClass:", "not a Graviton Aurora PostgreSQL class"}},
 		{map[string]any{"dbBackupRetentionDays": "3"}, []string{"dbBackupRetentionDays:", "between 7 and 35"}},

@@ -49,9 +49,18 @@ func Props(cfg config.Config, root string) stacks.LadderProps {
 		AlarmEmail:          cfg.AlarmEmail,
 		AllowedCIDR:         cfg.AllowedCIDR,
 		LogRetention:        retention(cfg.LogRetentionDays),
+		LogRetentionDays:    cfg.LogRetentionDays,
 		BackupRetentionDays: cfg.BackupRetentionDays,
 		Tier1InstanceType:   cfg.Tier1InstanceType,
 		Tier1DataVolumeGiB:  cfg.Tier1DataVolumeGiB,
+
+		Tier2InstanceType:     cfg.Tier2InstanceType,
+		Tier2MinCapacity:      cfg.Tier2MinCapacity,
+		Tier2MaxCapacity:      cfg.Tier2MaxCapacity,
+		NatGateways:           cfg.NatGateways,
+		DBInstanceClass:       cfg.DBInstanceClass,
+		DBBackupRetentionDays: cfg.DBBackupRetentionDays,
+		DeletionProtection:    cfg.DeletionProtection,
 	}
 }
 

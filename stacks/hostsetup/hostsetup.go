@@ -108,6 +108,15 @@ cloud_final_modules:
 // followed by the setup script itself.
 func UserData(script string) awsec2.UserData {
 	ud := awsec2.NewMultipartUserData(nil)
+	AddSetup(ud, script)
+	return ud
+}
+
+// AddSetup fills an empty multipart user data with the parts of UserData.
+// A launch template renders its user data only at synth, so a rung can make
+// the template first and add the script once the script's inputs (such as
+// the logical id of the group using the template) exist.
+func AddSetup(ud awsec2.MultipartUserData, script string) {
 	ud.AddPart(awsec2.MultipartBody_FromRawBody(&awsec2.MultipartBodyOptions{
 		ContentType: jsii.String(`text/cloud-config; charset="utf-8"`),
 		Body:        jsii.String(cloudConfigEveryBoot),
@@ -116,5 +125,4 @@ func UserData(script string) awsec2.UserData {
 		awsec2.UserData_Custom(jsii.String(script)),
 		jsii.String(`text/x-shellscript; charset="utf-8"`),
 	))
-	return ud
 }
