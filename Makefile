@@ -33,9 +33,28 @@ synth: deps
 
 test: test-cdk test-services
 
-test-cdk: deps
+test-cdk: deps check-reproducible
 	go vet $(CDK_PKGS)
 	go test -count=1 $(CDK_PKGS)
+
+# The same source must synthesize byte-identical templates (asset hashes
+# included) wherever it is checked out: two copies of the working tree (tracked
+# files plus untracked, unignored ones, so uncommitted work is checked too) in
+# different directories, synthesized by the CLI in parallel (~20 s).
+.PHONY: check-reproducible
+check-reproducible: deps
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for d in a deeper/checkout/b; do \
+	  mkdir -p "$$tmp/$$d"; \
+	  git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$$tmp/$$d"; \
+	  rm -rf "$$tmp/$$d/node_modules" "$$tmp/$$d/cdk.out"; ln -s "$(CURDIR)/node_modules" "$$tmp/$$d/node_modules"; \
+	  (cd "$$tmp/$$d" && cdk synth --quiet -o cdk.out >synth.log 2>&1 || { cat synth.log; exit 1; }) & \
+	done; \
+	fail=0; for j in $$(jobs -p); do wait $$j || fail=1; done; [ $$fail = 0 ]; \
+	a="$$tmp/a/cdk.out"; b="$$tmp/deeper/checkout/b/cdk.out"; \
+	for f in "$$a"/*.template.json "$$a"/*.assets.json; do cmp "$$f" "$$b/$${f##*/}"; done; \
+	diff <(cd "$$a" && ls -d asset.*) <(cd "$$b" && ls -d asset.*); \
+	echo "check-reproducible: $$(ls "$$a"/*.template.json | wc -l) templates byte-identical from two checkouts"
 
 # Redis and PostgreSQL are started (and installed if absent) by test-deps.sh,
 # which prints the connection settings the integration tests read.
