@@ -33,9 +33,11 @@ synth: deps
 
 test: test-cdk test-services
 
+# lambda-src's tests use the real PostgreSQL (db-migrate) and run the real
+# services (canary), so the CDK half needs Redis and PostgreSQL as well.
 test-cdk: deps check-reproducible
 	go vet $(CDK_PKGS)
-	go test -count=1 $(CDK_PKGS)
+	eval "$$(scripts/test-deps.sh)" && go test -count=1 $(CDK_PKGS)
 
 # The same source must synthesize byte-identical templates (asset hashes
 # included) wherever it is checked out: two copies of the working tree (tracked
