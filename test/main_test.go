@@ -51,7 +51,7 @@ func repoRoot() string {
 }
 
 // newApp is an App with the given user context. Asset bundling is skipped
-// (the CLI refuses `aws:` keys from -c, so it is set in code); one test in
+// (the CLI refuses `aws:` keys from -c, so it is set in code); the tests in
 // assets_test.go and lambda_test.go bundle for real.
 func newApp(userContext map[string]any) awscdk.App {
 	ctx := map[string]any{"aws:cdk:bundling-stacks": []any{}}
