@@ -126,9 +126,14 @@ func (p *portText) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (h *Handler) credentials(ctx context.Context, arn string) (credentials, error) {
+// credentials reads one version of the secret: stage "" is AWSCURRENT.
+func (h *Handler) credentials(ctx context.Context, arn, stage string) (credentials, error) {
 	var c credentials
-	out, err := h.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)}
+	if stage != "" {
+		in.VersionStage = aws.String(stage)
+	}
+	out, err := h.Secrets.GetSecretValue(ctx, in)
 	if err != nil {
 		return c, fmt.Errorf("read secret %s: %w", arn, err)
 	}
@@ -176,26 +181,11 @@ func (h *Handler) migrate(ctx context.Context, ev cfn.Event, log *slog.Logger) (
 	if err != nil {
 		return Response{}, err
 	}
-	creds, err := h.credentials(ctx, p.SecretArn)
-	if err != nil {
-		return Response{}, err
-	}
-	dbname := p.DatabaseName
-	if dbname == "" {
-		dbname = creds.DBName
-	}
-	if dbname == "" {
-		return Response{}, fmt.Errorf("no database name: set the %s property or dbname in secret %s", PropDatabaseName, p.SecretArn)
-	}
-	cfg, where, err := h.connConfig(creds, dbname)
+	conn, dbname, where, err := h.open(ctx, p, log)
 	if err != nil {
 		return Response{}, err
 	}
 	log = log.With("database", where)
-	conn, err := h.connect(ctx, cfg, where, log)
-	if err != nil {
-		return Response{}, err
-	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
 	applied, err := schema.ApplyUpTo(ctx, conn, p.SchemaVersion)
@@ -227,6 +217,64 @@ func (h *Handler) migrate(ctx context.Context, ev cfn.Event, log *slog.Logger) (
 		"SchemaVersion": strconv.Itoa(version),
 		"Applied":       strings.Join(appliedStr, ","),
 	}}, nil
+}
+
+// maxPasswordTries bounds how many versions of the secret open tries when
+// the server rejects a password.
+const maxPasswordTries = 4
+
+// open connects with the secret's current credentials. When the server
+// rejects the password, it reads the secret again, AWSCURRENT and then
+// AWSPENDING, and tries a password it has not tried yet: Secrets Manager
+// rotates the secret as soon as its rotation schedule is created, which in
+// the stack is just before this resource, and between the rotation's
+// setSecret (the database has the new password) and finishSecret (AWSCURRENT
+// names it) the password read first no longer works. A password that is
+// simply wrong is still reported at once: a second read finds nothing new.
+func (h *Handler) open(ctx context.Context, p props, log *slog.Logger) (conn *pgx.Conn, dbname, where string, err error) {
+	creds, err := h.credentials(ctx, p.SecretArn, "")
+	if err != nil {
+		return nil, "", "", err
+	}
+	tried := map[string]bool{}
+	for try := 1; ; try++ {
+		dbname = p.DatabaseName
+		if dbname == "" {
+			dbname = creds.DBName
+		}
+		if dbname == "" {
+			return nil, "", "", fmt.Errorf("no database name: set the %s property or dbname in secret %s", PropDatabaseName, p.SecretArn)
+		}
+		var cfg *pgx.ConnConfig
+		if cfg, where, err = h.connConfig(creds, dbname); err != nil {
+			return nil, "", "", err
+		}
+		if conn, err = h.connect(ctx, cfg, where, log); err == nil {
+			return conn, dbname, where, nil
+		}
+		tried[creds.Password] = true
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "28P01" || try >= maxPasswordTries {
+			return nil, "", "", err
+		}
+		next, ok := h.untriedCredentials(ctx, p.SecretArn, tried)
+		if !ok {
+			return nil, "", "", err
+		}
+		log.Warn("password rejected and the secret holds another one (a rotation in progress?); trying it", "try", try+1)
+		creds = next
+	}
+}
+
+// untriedCredentials is the secret's AWSCURRENT or else AWSPENDING version,
+// whichever has a password not in tried.
+func (h *Handler) untriedCredentials(ctx context.Context, arn string, tried map[string]bool) (credentials, bool) {
+	for _, stage := range []string{"AWSCURRENT", "AWSPENDING"} {
+		if c, err := h.credentials(ctx, arn, stage); err == nil && !tried[c.Password] {
+			return c, true
+		}
+	}
+	return credentials{}, false
 }
 
 // connConfig builds the connection settings without ever putting the

@@ -19,12 +19,17 @@ import (
 
 const testSecretArn = "arn:aws:secretsmanager:us-west-2:123456789012:secret:ladder-db-AbCdEf"
 
-// fakeSecrets serves one secret value and counts reads.
+// fakeSecrets serves one secret value and counts reads. With stage set, it
+// plays a secret whose versions change between reads: stage(stage, n) is the
+// value of the n-th read (from 1) of that stage ("" when the stage does not
+// exist).
 type fakeSecrets struct {
 	value string
 	err   error
 	reads int
 	asked string
+	stage func(stage string, n int) string
+	seen  map[string]int
 }
 
 func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
@@ -32,6 +37,21 @@ func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSe
 	f.asked = aws.ToString(in.SecretId)
 	if f.err != nil {
 		return nil, f.err
+	}
+	if f.stage != nil {
+		st := aws.ToString(in.VersionStage)
+		if st == "" {
+			st = "AWSCURRENT"
+		}
+		if f.seen == nil {
+			f.seen = map[string]int{}
+		}
+		f.seen[st]++
+		v := f.stage(st, f.seen[st])
+		if v == "" {
+			return nil, errors.New("ResourceNotFoundException: no version with stage " + st)
+		}
+		return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(v)}, nil
 	}
 	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}, nil
 }

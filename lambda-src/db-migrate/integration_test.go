@@ -210,6 +210,65 @@ func TestWrongPasswordFailsFastAndClearly(t *testing.T) {
 	}
 }
 
+// Secrets Manager rotates the secret as soon as the stack creates its
+// rotation schedule, just before the migration runs: the password read first
+// can be rejected because the rotation has already set a new one in the
+// database. The handler then tries the secret's newer value, whether the
+// rotation has finished (AWSCURRENT moved) or not yet (only AWSPENDING has it).
+func TestPasswordRotatedWhileConnectingIsFollowed(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stage func(good, old string) func(string, int) string
+	}{
+		{"rotation finished", func(good, old string) func(string, int) string {
+			return func(stage string, n int) string {
+				if stage != "AWSCURRENT" {
+					return ""
+				}
+				if n == 1 {
+					return old
+				}
+				return good
+			}
+		}},
+		{"rotation not finished", func(good, old string) func(string, int) string {
+			return func(stage string, n int) string {
+				if stage == "AWSPENDING" {
+					return good
+				}
+				return old
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good, conn, _ := testDatabase(t)
+			var m map[string]any
+			_ = json.Unmarshal([]byte(good), &m)
+			m["password"] = "the-Previous-pw-123"
+			old, _ := json.Marshal(m)
+			var logs bytes.Buffer
+			h := newHandler(&fakeSecrets{stage: tc.stage(good, string(old))}, &logs)
+			resp, err := h.Handle(context.Background(), event(cfn.RequestCreate, goodProps()))
+			if err != nil {
+				t.Fatalf("%v\nlogs:\n%s", err, logs.String())
+			}
+			if resp.Data["SchemaVersion"] != strconv.Itoa(schema.Latest()) {
+				t.Errorf("data = %v", resp.Data)
+			}
+			var n int
+			if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != schema.Latest() {
+				t.Errorf("schema_migrations: %d rows (%v), want %d", n, err, schema.Latest())
+			}
+			if !strings.Contains(logs.String(), "password rejected") {
+				t.Errorf("expected the retry to be logged; logs:\n%s", logs.String())
+			}
+			if strings.Contains(logs.String(), "the-Previous-pw-123") {
+				t.Errorf("a password leaked into the log:\n%s", logs.String())
+			}
+		})
+	}
+}
+
 // The connection the handler makes is encrypted (the server reports TLS for
 // the session), not merely configured for it.
 func TestConnectionIsEncrypted(t *testing.T) {
