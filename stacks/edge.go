@@ -103,14 +103,47 @@ func NewEdge(scope constructs.Construct, id string, props EdgeProps) *Edge {
 			VisibilityConfig: visibility(name),
 		}
 	}
+	// The services' operator endpoints (/metrics, /readyz) are for the load
+	// balancer's and Prometheus's eyes inside the VPC: through CloudFront they
+	// would show internals and let anyone make every request ping the
+	// database. The path is decoded and normalised first, so an encoded or
+	// dotted spelling does not slip past.
+	opsPath := func(prefix string) *awswafv2.CfnWebACL_StatementProperty {
+		return &awswafv2.CfnWebACL_StatementProperty{
+			ByteMatchStatement: &awswafv2.CfnWebACL_ByteMatchStatementProperty{
+				FieldToMatch:         &awswafv2.CfnWebACL_FieldToMatchProperty{UriPath: map[string]any{}},
+				PositionalConstraint: s("STARTS_WITH"),
+				SearchString:         s(prefix),
+				TextTransformations: []any{
+					&awswafv2.CfnWebACL_TextTransformationProperty{Priority: n(0), Type: s("URL_DECODE")},
+					&awswafv2.CfnWebACL_TextTransformationProperty{Priority: n(1), Type: s("NORMALIZE_PATH")},
+				},
+			},
+		}
+	}
 	rules := []any{
-		// First, so a flood is turned away before the (costlier) managed
+		&awswafv2.CfnWebACL_RuleProperty{
+			Name:     s("OperatorEndpointsNotPublic"),
+			Priority: n(0),
+			Statement: &awswafv2.CfnWebACL_StatementProperty{
+				OrStatement: &awswafv2.CfnWebACL_OrStatementProperty{
+					Statements: []any{opsPath("/metrics"), opsPath("/readyz")},
+				},
+			},
+			Action: &awswafv2.CfnWebACL_RuleActionProperty{
+				Block: &awswafv2.CfnWebACL_BlockActionProperty{
+					CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{ResponseCode: n(404)},
+				},
+			},
+			VisibilityConfig: visibility("OperatorEndpointsNotPublic"),
+		},
+		// Next, so a flood is turned away before the (costlier) managed
 		// groups inspect it. Only POSTs count: page views, static files and
 		// the result stream's reconnects are not votes and must not get a
 		// crowd behind one NAT address blocked.
 		&awswafv2.CfnWebACL_RuleProperty{
 			Name:     s("VotePostRateLimit"),
-			Priority: n(0),
+			Priority: n(1),
 			Statement: &awswafv2.CfnWebACL_StatementProperty{
 				RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
 					Limit:               n(limit),
@@ -139,12 +172,12 @@ func NewEdge(scope constructs.Construct, id string, props EdgeProps) *Edge {
 			},
 			VisibilityConfig: visibility("VotePostRateLimit"),
 		},
-		managed(1, "AWSManagedRulesAmazonIpReputationList"),
-		managed(2, "AWSManagedRulesCommonRuleSet"),
-		managed(3, "AWSManagedRulesKnownBadInputsRuleSet"),
+		managed(2, "AWSManagedRulesAmazonIpReputationList"),
+		managed(3, "AWSManagedRulesCommonRuleSet"),
+		managed(4, "AWSManagedRulesKnownBadInputsRuleSet"),
 	}
 	e.WebAcl = awswafv2.NewCfnWebACL(stack, s("WebAcl"), &awswafv2.CfnWebACLProps{
-		Description:      s("Ladder Tier 2 CloudFront distributions: AWS managed rules and a per-IP rate limit on vote POSTs"),
+		Description:      s("Ladder Tier 2 CloudFront distributions: operator endpoints hidden, a per-IP rate limit on vote POSTs, AWS managed rules"),
 		Scope:            s("CLOUDFRONT"),
 		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: map[string]any{}},
 		Rules:            &rules,

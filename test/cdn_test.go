@@ -547,8 +547,33 @@ func TestEdge_RateLimitsVotePOSTsPerClientIP(t *testing.T) {
 	if got := jsonOf(rate["Action"]); got != `{"Block":{"CustomResponse":{"ResponseCode":429}}}` {
 		t.Errorf("rate rule action %s, want block with 429", got)
 	}
-	if rate["Priority"] != float64(0) {
-		t.Errorf("rate rule priority %v, want first", rate["Priority"])
+	if rate["Priority"] != float64(1) {
+		t.Errorf("rate rule priority %v, want right after the operator-endpoint rule, before the managed groups", rate["Priority"])
+	}
+}
+
+// /metrics and /readyz answer only inside the VPC: through CloudFront they
+// are blocked, however the path is spelled.
+func TestEdge_OperatorEndpointsAreNotPublic(t *testing.T) {
+	c := cdnSynth(t)
+	_, acl := c.only(t, cdnNoDNS.edge, "AWS::WAFv2::WebACL")
+	var rule map[string]any
+	for _, r := range asList(props(acl)["Rules"]) {
+		if r.(map[string]any)["Name"] == "OperatorEndpointsNotPublic" {
+			rule = r.(map[string]any)
+		}
+	}
+	if rule == nil {
+		t.Fatal("no rule hides the operator endpoints")
+	}
+	if rule["Priority"] != float64(0) || jsonOf(rule["Action"]) != `{"Block":{"CustomResponse":{"ResponseCode":404}}}` {
+		t.Errorf("rule priority %v action %s, want first and a 404 block", rule["Priority"], jsonOf(rule["Action"]))
+	}
+	stmt := jsonOf(rule["Statement"])
+	for _, want := range []string{`"SearchString":"/metrics"`, `"SearchString":"/readyz"`, `"UriPath":{}`, `"STARTS_WITH"`, `"URL_DECODE"`, `"NORMALIZE_PATH"`} {
+		if !strings.Contains(stmt, want) {
+			t.Errorf("statement lacks %s: %s", want, stmt)
+		}
 	}
 }
 
