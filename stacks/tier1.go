@@ -250,6 +250,9 @@ func tier1BootstrapScript(stack awscdk.Stack, props Tier1Props, volume awsec2.Vo
 	labels := []string{"OPTION_A=" + props.App.OptionA, "OPTION_B=" + props.App.OptionB}
 	withDB := []string{"DATABASE_URL=" + dbURL, "DATABASE_PASSWORD_FILE=/run/secrets/db-password"}
 	region := *stack.Region()
+	// The worker and result read the password; the internet-facing vote
+	// service (queue mode) never needs it, so it does not get the file.
+	dbPassword := []hostsetup.Mount{{Source: "/run/ladder/db-password", Target: "/run/secrets/db-password"}}
 	data := map[string]any{
 		"Region":                region,
 		"VolumeID":              *volume.VolumeId(),
@@ -265,12 +268,11 @@ func tier1BootstrapScript(stack awscdk.Stack, props Tier1Props, volume awsec2.Vo
 			AppLogGroup: *appLogs.LogGroupName(),
 			Requires:    []string{"ladder-secrets.service"},
 			After:       []string{"redis6.service", "postgresql.service"},
-			Mounts:      []hostsetup.Mount{{Source: "/run/ladder/db-password", Target: "/run/secrets/db-password"}},
 			Services: []hostsetup.Service{
 				// The worker applies the schema: on one box there is no migration Lambda.
-				{Name: "worker", Image: *images.Worker.ImageUri(), Env: append([]string{"PORT=8082", "REDIS_URL=" + redisURL, "DB_MIGRATE=true"}, withDB...)},
+				{Name: "worker", Image: *images.Worker.ImageUri(), Env: append([]string{"PORT=8082", "REDIS_URL=" + redisURL, "DB_MIGRATE=true"}, withDB...), Mounts: dbPassword},
 				{Name: "vote", Image: *images.Vote.ImageUri(), Env: append([]string{"PORT=80", "VOTE_MODE=queue", "REDIS_URL=" + redisURL}, labels...)},
-				{Name: "result", Image: *images.Result.ImageUri(), Env: append(append([]string{fmt.Sprintf("PORT=%d", tier1ResultPort), "DB_MIGRATE=true"}, labels...), withDB...)},
+				{Name: "result", Image: *images.Result.ImageUri(), Env: append(append([]string{fmt.Sprintf("PORT=%d", tier1ResultPort), "DB_MIGRATE=true"}, labels...), withDB...), Mounts: dbPassword},
 			},
 		},
 		"Logs": hostsetup.HostLogs{

@@ -458,6 +458,11 @@ func tier2Script(stack awscdk.Stack, props Tier2Props, groupLogicalID *string, d
 	reader := fmt.Sprintf("postgres://%s:%d/%s%s", *db.Cluster.ClusterReadEndpoint().Hostname(), postgresPort, dbName, tls)
 	labels := []string{"OPTION_A=" + props.App.OptionA, "OPTION_B=" + props.App.OptionB}
 	withDB := []string{"DATABASE_SECRET_FILE=" + secretFile, "DATABASE_URL=" + writer}
+	// Both services talk to Aurora: each gets the secret and the CA bundle.
+	dbMounts := []hostsetup.Mount{
+		{Source: "/run/ladder/db-secret.json", Target: secretFile},
+		{Source: "/etc/ladder/rds-ca.pem", Target: caFile},
+	}
 	data := map[string]any{
 		"Region":         region,
 		"StackName":      *stack.StackName(),
@@ -473,17 +478,13 @@ func tier2Script(stack awscdk.Stack, props Tier2Props, groupLogicalID *string, d
 			AppUID:      hostsetup.AppUID,
 			AppLogGroup: *appLogs.LogGroupName(),
 			Requires:    []string{"ladder-secrets.service"},
-			Mounts: []hostsetup.Mount{
-				{Source: "/run/ladder/db-secret.json", Target: secretFile},
-				{Source: "/etc/ladder/rds-ca.pem", Target: caFile},
-			},
 			Services: []hostsetup.Service{
 				// Direct mode: no Redis at this rung; each vote is committed to
 				// Aurora (group commit) before the page answers.
-				{Name: "vote", Image: *images.Vote.ImageUri(), Env: append(append([]string{fmt.Sprintf("PORT=%d", tier2VotePort), "VOTE_MODE=direct"}, labels...), withDB...)},
+				{Name: "vote", Image: *images.Vote.ImageUri(), Env: append(append([]string{fmt.Sprintf("PORT=%d", tier2VotePort), "VOTE_MODE=direct"}, labels...), withDB...), Mounts: dbMounts},
 				// Tallies are read from the reader endpoint (replica lag is
 				// alarmed); LISTEN/NOTIFY stays on the writer.
-				{Name: "result", Image: *images.Result.ImageUri(), Env: append(append(append([]string{fmt.Sprintf("PORT=%d", tier2ResultPort)}, labels...), withDB...), "DATABASE_READ_URL="+reader)},
+				{Name: "result", Image: *images.Result.ImageUri(), Env: append(append(append([]string{fmt.Sprintf("PORT=%d", tier2ResultPort)}, labels...), withDB...), "DATABASE_READ_URL="+reader), Mounts: dbMounts},
 			},
 		},
 		"Logs": hostsetup.HostLogs{

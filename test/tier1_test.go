@@ -170,6 +170,14 @@ func TestTier1_RunsTheVotingAppRedisAndPostgresAsRestartingUnits(t *testing.T) {
 			}
 		}
 	}
+	// The internet-facing vote service (queue mode) never sees the database
+	// password; the worker and result do.
+	for svc, wantPassword := range map[string]bool{"vote": false, "worker": true, "result": true} {
+		unit := regexp.MustCompile(`(?s)ladder-` + svc + `\.service <<'LADDER_EOF'(.*?)LADDER_EOF`).FindStringSubmatch(ud)
+		if unit != nil && strings.Contains(unit[1], "db-password") != wantPassword {
+			t.Errorf("%s unit mounts the database password: %v, want %v", svc, !wantPassword, wantPassword)
+		}
+	}
 	for _, want := range []string{"postgresql15-server", "redis6", "Restart=always", "[scripts-user, always]", "appendonly yes", "listen_addresses = 'localhost'", "OPTION_A=Cats", "OPTION_B=Dogs"} {
 		if !strings.Contains(ud, want) {
 			t.Errorf("user data lacks %q", want)

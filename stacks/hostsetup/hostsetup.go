@@ -39,9 +39,13 @@ type Service struct {
 	// must not hold a secret: user data is readable by anyone who can
 	// describe the instance.
 	Env []string
+	// Mounts are the host files this container may read; a service gets
+	// only the secrets it uses (on Tier 1 the internet-facing vote service
+	// has no database password).
+	Mounts []Mount
 }
 
-// Mount is a host file bind-mounted read-only into every container.
+// Mount is a host file bind-mounted read-only into a container.
 type Mount struct{ Source, Target string }
 
 // Apps is the data of the "app-units" block.
@@ -54,7 +58,6 @@ type Apps struct {
 	Requires []string
 	// After are units the containers start after, without requiring them.
 	After    []string
-	Mounts   []Mount
 	Services []Service
 }
 

@@ -13,8 +13,11 @@ func TestAppUnitsRenderEachServiceHardened(t *testing.T) {
 		Region: "eu-west-1", AppUID: AppUID, AppLogGroup: "app-logs",
 		Requires: []string{"ladder-secrets.service"},
 		After:    []string{"postgresql.service"},
-		Mounts:   []Mount{{Source: "/run/ladder/a", Target: "/run/secrets/a"}, {Source: "/etc/ladder/b", Target: "/run/secrets/b"}},
-		Services: []Service{{Name: "vote", Image: "img:1", Env: []string{"PORT=8080", "X=y"}}},
+		Services: []Service{
+			{Name: "vote", Image: "img:1", Env: []string{"PORT=8080", "X=y"},
+				Mounts: []Mount{{Source: "/run/ladder/a", Target: "/run/secrets/a"}, {Source: "/etc/ladder/b", Target: "/run/secrets/b"}}},
+			{Name: "other", Image: "img:2"},
+		},
 	})
 	for _, want := range []string{
 		"cat >/etc/ladder/vote.env <<'LADDER_EOF'\nPORT=8080\nX=y\nLADDER_EOF",
@@ -24,11 +27,16 @@ func TestAppUnitsRenderEachServiceHardened(t *testing.T) {
 		"  --volume /run/ladder/a:/run/secrets/a:ro \\\n  --volume /etc/ladder/b:/run/secrets/b:ro \\\n",
 		"--log-opt awslogs-group=app-logs --log-opt awslogs-stream=vote",
 		"iptables -I OUTPUT -d 169.254.169.254 -m owner --uid-owner 65532 -j REJECT",
-		"Wants=ladder-vote.service \n",
+		"Wants=ladder-vote.service ladder-other.service \n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("app units lack %q:\n%s", want, out)
 		}
+	}
+	// Mounts are per service: a container gets only the files it was given.
+	other := out[strings.Index(out, "ladder-other.service <<"):]
+	if strings.Contains(other, "--volume") {
+		t.Errorf("the service without mounts got a volume:\n%s", other)
 	}
 }
 
