@@ -1,0 +1,234 @@
+// Package k8sapp builds every Kubernetes object the voting app needs on the
+// Tier 3 cluster (namespace, service accounts, Deployments, Services,
+// Ingresses, autoscalers, disruption budgets, SecretProviderClasses and the
+// Fluent Bit log shipper) from typed Go values: k8s.io/api structs, and a
+// small typed struct for the Secrets Store CSI driver's CRD. A misspelt field
+// fails at compile time; Decode checks a rendered object strictly.
+//
+// The package is pure Go (no CDK): string fields may hold CDK token strings
+// (image URIs, endpoints, ARNs); they pass through unchanged and CDK resolves
+// them when the manifests are serialized into the template.
+package k8sapp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Names shared with the CDK side (Pod Identity associations are made there
+// for these namespace/service-account pairs).
+const (
+	DefaultNamespace        = "ladder"
+	DefaultLoggingNamespace = "ladder-logging"
+	DefaultFluentBitImage   = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.8"
+	PartOf                  = "ladder"
+
+	// Where the Secrets Store CSI driver writes the credentials in every pod.
+	SecretsDir        = "/run/secrets"
+	DatabaseFile      = "database.json"
+	RedisPasswordFile = "redis-password"
+
+	VotePort   = 8080
+	ResultPort = 8081
+	WorkerPort = 8082
+)
+
+// ServiceImages are the image URIs of the three services (CDK tokens are fine).
+type ServiceImages struct{ Vote, Worker, Result string }
+
+// ServiceAccounts names the Kubernetes service accounts; empty names default
+// to vote, worker, result and fluent-bit.
+type ServiceAccounts struct{ Vote, Worker, Result, FluentBit string }
+
+// Sizing is one service's replica bounds and per-pod resources. Zero fields
+// take the service's default (see defaultSizing).
+type Sizing struct {
+	MinReplicas, MaxReplicas int32
+	// Kubernetes quantities, e.g. "250m", "1", "128Mi".
+	CPURequest, CPULimit, MemoryRequest, MemoryLimit string
+	// TargetCPUPercent is the HPA's average CPU utilization target (of the request).
+	TargetCPUPercent int32
+}
+
+// AppProps is everything Manifests needs.
+type AppProps struct {
+	// Namespace of the app (default "ladder"). It enforces the "restricted"
+	// Pod Security Standard.
+	Namespace string
+	// LoggingNamespace holds Fluent Bit (default "ladder-logging"): it reads
+	// host paths, which the restricted standard forbids.
+	LoggingNamespace string
+
+	Images          ServiceImages
+	ServiceAccounts ServiceAccounts
+	OptionA         string
+	OptionB         string
+
+	// RedisHost is the ElastiCache primary endpoint; RedisPort defaults to 6379.
+	RedisHost string
+	RedisPort int
+	// RedisAuthSecretArn holds the AUTH token. When RedisAuthSecretJSONKey is
+	// set the secret is JSON and the token is that key; otherwise the whole
+	// secret string is the token.
+	RedisAuthSecretArn     string
+	RedisAuthSecretJSONKey string
+
+	// DatabaseSecretArn is the Aurora (RDS-style JSON) secret: host, port,
+	// username, password, dbname. The writer is taken from it.
+	DatabaseSecretArn string
+	// ReaderHost is the Aurora reader endpoint the result service reads from;
+	// "" reads from the writer. DatabasePort defaults to 5432; DatabaseName ""
+	// takes the secret's dbname.
+	ReaderHost   string
+	DatabasePort int
+	DatabaseName string
+
+	// VoteHost and ResultHost are the public host names (ExternalDNS makes
+	// the records); both "" without a domain.
+	VoteHost, ResultHost string
+	// CertificateArn (ACM) turns on HTTPS with an HTTP->HTTPS redirect. It
+	// requires the host names.
+	CertificateArn string
+
+	Vote, Worker, Result Sizing
+
+	// Region of the secrets and the OpenSearch domain.
+	Region string
+	// OpenSearchEndpoint is the domain's host name (no scheme); Fluent Bit
+	// ships every pod's log there into daily indices LogIndexPrefix-YYYY.MM.DD.
+	OpenSearchEndpoint string
+	LogIndexPrefix     string
+	// FluentBitImage defaults to DefaultFluentBitImage.
+	FluentBitImage string
+}
+
+func defaultSizing(svc string) Sizing {
+	switch svc {
+	case "vote":
+		return Sizing{MinReplicas: 2, MaxReplicas: 10, CPURequest: "250m", CPULimit: "1", MemoryRequest: "128Mi", MemoryLimit: "256Mi", TargetCPUPercent: 70}
+	case "worker":
+		return Sizing{MinReplicas: 2, MaxReplicas: 6, CPURequest: "250m", CPULimit: "1", MemoryRequest: "128Mi", MemoryLimit: "256Mi", TargetCPUPercent: 70}
+	default: // result
+		return Sizing{MinReplicas: 2, MaxReplicas: 6, CPURequest: "100m", CPULimit: "500m", MemoryRequest: "96Mi", MemoryLimit: "192Mi", TargetCPUPercent: 70}
+	}
+}
+
+func (z Sizing) withDefaults(svc string) Sizing {
+	d := defaultSizing(svc)
+	if z.MinReplicas == 0 {
+		z.MinReplicas = d.MinReplicas
+	}
+	if z.MaxReplicas == 0 {
+		z.MaxReplicas = d.MaxReplicas
+	}
+	if z.CPURequest == "" {
+		z.CPURequest = d.CPURequest
+	}
+	if z.CPULimit == "" {
+		z.CPULimit = d.CPULimit
+	}
+	if z.MemoryRequest == "" {
+		z.MemoryRequest = d.MemoryRequest
+	}
+	if z.MemoryLimit == "" {
+		z.MemoryLimit = d.MemoryLimit
+	}
+	if z.TargetCPUPercent == 0 {
+		z.TargetCPUPercent = d.TargetCPUPercent
+	}
+	return z
+}
+
+func q(s string) *resource.Quantity { v := resource.MustParse(s); return &v }
+
+func (z Sizing) validate(svc string) error {
+	if z.MinReplicas < 1 || z.MaxReplicas < z.MinReplicas {
+		return fmt.Errorf("%s: replicas must satisfy 1 <= min (%d) <= max (%d)", svc, z.MinReplicas, z.MaxReplicas)
+	}
+	if z.TargetCPUPercent < 1 || z.TargetCPUPercent > 100 {
+		return fmt.Errorf("%s: TargetCPUPercent must be in [1, 100], got %d", svc, z.TargetCPUPercent)
+	}
+	for _, q := range []struct{ name, v string }{{"CPURequest", z.CPURequest}, {"CPULimit", z.CPULimit}, {"MemoryRequest", z.MemoryRequest}, {"MemoryLimit", z.MemoryLimit}} {
+		if _, err := resource.ParseQuantity(q.v); err != nil {
+			return fmt.Errorf("%s: %s %q: %w", svc, q.name, q.v, err)
+		}
+	}
+	if q(z.CPURequest).Cmp(*q(z.CPULimit)) > 0 || q(z.MemoryRequest).Cmp(*q(z.MemoryLimit)) > 0 {
+		return fmt.Errorf("%s: requests must not exceed limits", svc)
+	}
+	return nil
+}
+
+// withDefaults fills every defaulted field.
+func (p AppProps) withDefaults() AppProps {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&p.Namespace, DefaultNamespace)
+	def(&p.LoggingNamespace, DefaultLoggingNamespace)
+	def(&p.ServiceAccounts.Vote, "vote")
+	def(&p.ServiceAccounts.Worker, "worker")
+	def(&p.ServiceAccounts.Result, "result")
+	def(&p.ServiceAccounts.FluentBit, "fluent-bit")
+	def(&p.OptionA, "Cats")
+	def(&p.OptionB, "Dogs")
+	def(&p.FluentBitImage, DefaultFluentBitImage)
+	def(&p.LogIndexPrefix, "ladder")
+	if p.RedisPort == 0 {
+		p.RedisPort = 6379
+	}
+	if p.DatabasePort == 0 {
+		p.DatabasePort = 5432
+	}
+	p.Vote = p.Vote.withDefaults("vote")
+	p.Worker = p.Worker.withDefaults("worker")
+	p.Result = p.Result.withDefaults("result")
+	return p
+}
+
+// WithDefaults returns p with every defaulted field filled in, so callers
+// (the CDK stack) can read the names the manifests will use.
+func (p AppProps) WithDefaults() AppProps { return p.withDefaults() }
+
+func (p AppProps) validate() error {
+	var errs []error
+	req := func(name, v string) {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	req("Images.Vote", p.Images.Vote)
+	req("Images.Worker", p.Images.Worker)
+	req("Images.Result", p.Images.Result)
+	req("RedisHost", p.RedisHost)
+	req("RedisAuthSecretArn", p.RedisAuthSecretArn)
+	req("DatabaseSecretArn", p.DatabaseSecretArn)
+	req("Region", p.Region)
+	req("OpenSearchEndpoint", p.OpenSearchEndpoint)
+	if strings.Contains(p.OpenSearchEndpoint, "://") {
+		errs = append(errs, fmt.Errorf("OpenSearchEndpoint must be a host name without scheme, got %q", p.OpenSearchEndpoint))
+	}
+	if (p.VoteHost == "") != (p.ResultHost == "") {
+		errs = append(errs, errors.New("VoteHost and ResultHost must be set together (or neither, without a domain)"))
+	}
+	if p.CertificateArn != "" && p.VoteHost == "" {
+		errs = append(errs, errors.New("CertificateArn needs VoteHost and ResultHost: a certificate is for a host name"))
+	}
+	if p.Namespace == p.LoggingNamespace {
+		errs = append(errs, errors.New("LoggingNamespace must differ from Namespace: the app namespace enforces the restricted Pod Security Standard, which forbids Fluent Bit's host paths"))
+	}
+	for _, z := range []struct {
+		svc string
+		s   Sizing
+	}{{"vote", p.Vote}, {"worker", p.Worker}, {"result", p.Result}} {
+		if err := z.s.validate(z.svc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
