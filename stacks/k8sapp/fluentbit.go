@@ -24,7 +24,9 @@ const (
 // line format (joining partial lines), lets the kubernetes filter merge the
 // services' JSON log line into the record and add pod metadata, and ships
 // to OpenSearch with SigV4 (the pod's role via EKS Pod Identity), one index
-// per day so the index lifecycle policy can delete old days.
+// per day so the index lifecycle policy can delete old days. Fluent Bit's own
+// log is not shipped: while OpenSearch is unreachable it would only feed
+// its retry errors back into the queue (kubectl logs shows them).
 func fluentBitConfig(p AppProps) string {
 	return strings.TrimLeft(fmt.Sprintf(`
 [SERVICE]
@@ -44,6 +46,7 @@ func fluentBitConfig(p AppProps) string {
     Name              tail
     Tag               kube.*
     Path              /var/log/containers/*.log
+    Exclude_Path      /var/log/containers/%[6]s-*_%[7]s_*.log
     multiline.parser  cri
     DB                %[2]s/tail-containers.db
     DB.locking        true
@@ -86,7 +89,7 @@ func fluentBitConfig(p AppProps) string {
     Buffer_Size         False
     Retry_Limit         10
     storage.total_limit_size 512M
-`, fluentBitHTTPPort, fluentBitStateDir, p.OpenSearchEndpoint, p.Region, p.LogIndexPrefix), "\n")
+`, fluentBitHTTPPort, fluentBitStateDir, p.OpenSearchEndpoint, p.Region, p.LogIndexPrefix, fluentBitName, p.LoggingNamespace), "\n")
 }
 
 // fluentBit is the log shipper: a DaemonSet on every node, in its own

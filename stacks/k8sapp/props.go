@@ -23,8 +23,12 @@ import (
 const (
 	DefaultNamespace        = "ladder"
 	DefaultLoggingNamespace = "ladder-logging"
-	DefaultFluentBitImage   = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.8"
-	PartOf                  = "ladder"
+	// AWS for Fluent Bit 3.x (Fluent Bit 4.x): Fluent Bit takes EKS Pod
+	// Identity credentials only since 4.0; the 2.x line (Fluent Bit 1.9)
+	// would fall back to the node's role. Pinned: a DaemonSet on every node
+	// must not change under a re-pull.
+	DefaultFluentBitImage = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.8"
+	PartOf                = "ladder"
 
 	// Where the Secrets Store CSI driver writes the credentials in every pod.
 	SecretsDir        = "/run/secrets"
