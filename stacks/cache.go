@@ -155,17 +155,15 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 		}
 	}
 
-	// The primary and each replica pinned round robin to the subnets' AZs,
-	// so no two share one while there are enough AZs.
-	azs := *selected.AvailabilityZones
-	if len(azs) < 2 {
+	// The subnet group spans at least two AZs; with Multi-AZ on,
+	// ElastiCache puts the replicas in other AZs than the primary. The AZs
+	// are not pinned (PreferredCacheClusterAZs): CloudFormation can only set
+	// that property at creation, so pinning would make a change of Replicas
+	// replace the whole group.
+	if azs := *selected.AvailabilityZones; len(azs) < 2 {
 		panic(fmt.Sprintf("RedisCacheProps.Subnets must span at least two AZs for Multi-AZ, got %d", len(azs)))
 	}
 	nodes := 1 + props.Replicas
-	preferred := make([]*string, nodes)
-	for i := range preferred {
-		preferred[i] = azs[i%len(azs)]
-	}
 
 	rg := awselasticache.NewCfnReplicationGroup(c, s("ReplicationGroup"), &awselasticache.CfnReplicationGroupProps{
 		ReplicationGroupDescription: s("Tier 3 vote queue between vote and worker"),
@@ -173,7 +171,6 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 		EngineVersion:               s(cacheEngineVersion),
 		CacheNodeType:               s(nodeType),
 		NumCacheClusters:            n(float64(nodes)),
-		PreferredCacheClusterAZs:    &preferred,
 		MultiAzEnabled:              b(true),
 		AutomaticFailoverEnabled:    b(true),
 		Port:                        n(cachePort),

@@ -8,7 +8,10 @@ package test
 // and cdk-nag's AwsSolutions checks (an unsuppressed finding fails synth).
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -143,11 +146,148 @@ func TestCache_MultiAZWithAutomaticFailover(t *testing.T) {
 	if p["NumCacheClusters"] != 2.0 {
 		t.Errorf("NumCacheClusters %v; want a primary and one replica", p["NumCacheClusters"])
 	}
-	azs := asList(p["PreferredCacheClusterAZs"])
-	if len(azs) != 2 || jsonEqual(azs[0], azs[1]) {
-		t.Errorf("PreferredCacheClusterAZs %v; want the primary and the replica in different AZs", azs)
+	// Set only at creation: pinning AZs would make a change of Replicas
+	// replace the group. Multi-AZ spreads the nodes over the subnet
+	// group's AZs (TestCache_InTheGivenSubnets: one subnet in each of two).
+	if azs, pinned := p["PreferredCacheClusterAZs"]; pinned {
+		t.Errorf("PreferredCacheClusterAZs %v is pinned", azs)
 	}
 	if p["Engine"] != "valkey" || !strings.HasPrefix(fmt.Sprint(p["EngineVersion"]), "8.") {
 		t.Errorf("engine %v %v; want valkey 8.x", p["Engine"], p["EngineVersion"])
+	}
+}
+
+func TestCache_EncryptedInTransitAndAtRestWithItsOwnRetainedKey(t *testing.T) {
+	f := dataStores(t)
+	check(t, "TLS required, encrypted at rest", func() {
+		f.template().HasResourceProperties(str("AWS::ElastiCache::ReplicationGroup"), obj(map[string]any{
+			"TransitEncryptionEnabled": true,
+			"TransitEncryptionMode":    "required",
+			"AtRestEncryptionEnabled":  true,
+		}))
+	})
+	_, rg := f.one(t, "AWS::ElastiCache::ReplicationGroup")
+	ref, _ := props(rg)["KmsKeyId"].(map[string]any)
+	att, _ := ref["Fn::GetAtt"].([]any)
+	if len(att) != 2 {
+		t.Fatalf("KmsKeyId %v; want the ARN of a key in this stack", props(rg)["KmsKeyId"])
+	}
+	key := f.resources("AWS::KMS::Key")[fmt.Sprint(att[0])]
+	if key == nil || key["DeletionPolicy"] != "Retain" || props(key)["EnableKeyRotation"] != true {
+		t.Errorf("key %v: %v; want a customer key, rotated, retained", att[0], key)
+	}
+}
+
+func TestCache_AuthTokenIsADynamicReferenceToAGeneratedSecret(t *testing.T) {
+	f := dataStores(t)
+	_, rg := f.one(t, "AWS::ElastiCache::ReplicationGroup")
+	token := flatten(props(rg)["AuthToken"])
+	secretID := f.id(f.cache.AuthSecret.Node().DefaultChild())
+	if want := `{{resolve:secretsmanager:${{"Ref":"` + secretID + `"}}:SecretString:::}}`; token != want {
+		t.Errorf("AuthToken %q; want the dynamic reference %q", token, want)
+	}
+	secret := f.resources("AWS::SecretsManager::Secret")[secretID]
+	sp := props(secret)
+	if _, literal := sp["SecretString"]; literal || sp["GenerateSecretString"] == nil {
+		t.Errorf("secret %s: %v; want a generated value, none in the template", secretID, sp)
+	}
+	gen, _ := sp["GenerateSecretString"].(map[string]any)
+	if gen["ExcludePunctuation"] != true || gen["PasswordLength"].(float64) < 32 {
+		t.Errorf("generated token %v; want 32+ characters without punctuation (ElastiCache forbids some)", gen)
+	}
+	if gen["SecretStringTemplate"] != nil {
+		t.Errorf("the secret is JSON (%v); the services read the token as the whole file", gen["SecretStringTemplate"])
+	}
+}
+
+func TestCache_SnapshotsDailyAndOnDeletion(t *testing.T) {
+	f := dataStores(t)
+	_, rg := f.one(t, "AWS::ElastiCache::ReplicationGroup")
+	p := props(rg)
+	if n, _ := p["SnapshotRetentionLimit"].(float64); n < 1 || p["SnapshotWindow"] == nil {
+		t.Errorf("SnapshotRetentionLimit %v, SnapshotWindow %v; want daily snapshots kept at least a day", p["SnapshotRetentionLimit"], p["SnapshotWindow"])
+	}
+	if rg["DeletionPolicy"] != "Snapshot" || rg["UpdateReplacePolicy"] != "Snapshot" {
+		t.Errorf("DeletionPolicy %v, UpdateReplacePolicy %v; want Snapshot for both", rg["DeletionPolicy"], rg["UpdateReplacePolicy"])
+	}
+}
+
+// ingressTo lists the ingress rules (inline and separate) of a security
+// group as "peer:port" strings.
+func (f *dataFixture) ingressTo(t *testing.T, sgID string) []string {
+	t.Helper()
+	var out []string
+	sg := f.resources("AWS::EC2::SecurityGroup")[sgID]
+	if sg == nil {
+		t.Fatalf("no security group %s", sgID)
+	}
+	for _, r := range asList(props(sg)["SecurityGroupIngress"]) {
+		raw, _ := json.Marshal(r)
+		out = append(out, "inline:"+string(raw))
+	}
+	for _, r := range f.resources("AWS::EC2::SecurityGroupIngress") {
+		p := props(r)
+		if !jsonEqual(p["GroupId"], lambdaGetAtt(sgID, "GroupId")) {
+			continue
+		}
+		peer := "?"
+		if src, ok := p["SourceSecurityGroupId"].(map[string]any); ok {
+			if att, ok := src["Fn::GetAtt"].([]any); ok {
+				peer = fmt.Sprint(att[0])
+			}
+		} else if p["CidrIp"] != nil {
+			peer = fmt.Sprint(p["CidrIp"])
+		}
+		out = append(out, fmt.Sprintf("%s:%v-%v", peer, p["FromPort"], p["ToPort"]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCache_OnlyThePeerConnectsOn6379(t *testing.T) {
+	f := dataStores(t)
+	_, rg := f.one(t, "AWS::ElastiCache::ReplicationGroup")
+	sgs := asList(props(rg)["SecurityGroupIds"])
+	cacheSG := f.id(f.cache.SecurityGroup.Node().DefaultChild())
+	if len(sgs) != 1 || !jsonEqual(sgs[0], lambdaGetAtt(cacheSG, "GroupId")) {
+		t.Fatalf("SecurityGroupIds %v; want the construct's own group alone", sgs)
+	}
+	if got, want := f.ingressTo(t, cacheSG), []string{f.nodesSG + ":6379-6379"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ingress %v; want only %v", got, want)
+	}
+}
+
+func TestCache_InTheGivenSubnets(t *testing.T) {
+	f := dataStores(t)
+	_, rg := f.one(t, "AWS::ElastiCache::ReplicationGroup")
+	ref, _ := props(rg)["CacheSubnetGroupName"].(map[string]any)
+	group := f.resources("AWS::ElastiCache::SubnetGroup")[fmt.Sprint(ref["Ref"])]
+	var got []string
+	for _, s := range asList(props(group)["SubnetIds"]) {
+		got = append(got, fmt.Sprint(s.(map[string]any)["Ref"]))
+	}
+	sort.Strings(got)
+	want := append([]string(nil), f.isolated...)
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("subnet group %v; want the isolated subnets %v", got, want)
+	}
+}
+
+func TestCache_SlowAndEngineLogsGoToRetainedLogGroups(t *testing.T) {
+	f := dataStores(t)
+	_, rg := f.one(t, "AWS::ElastiCache::ReplicationGroup")
+	types := map[string]bool{}
+	for _, d := range asList(props(rg)["LogDeliveryConfigurations"]) {
+		dm := d.(map[string]any)
+		types[fmt.Sprint(dm["LogType"])] = true
+		ref := dm["DestinationDetails"].(map[string]any)["CloudWatchLogsDetails"].(map[string]any)["LogGroup"].(map[string]any)["Ref"]
+		g := f.resources("AWS::Logs::LogGroup")[fmt.Sprint(ref)]
+		if dm["DestinationType"] != "cloudwatch-logs" || g == nil || g["DeletionPolicy"] != "Retain" || props(g)["RetentionInDays"] != 30.0 {
+			t.Errorf("%v: %v -> %v; want a retained log group of this stack with 30 days' retention", dm["LogType"], dm, g)
+		}
+	}
+	if !types["slow-log"] || !types["engine-log"] {
+		t.Errorf("log types %v; want slow-log and engine-log", types)
 	}
 }
