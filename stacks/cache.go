@@ -66,7 +66,7 @@ const cachePort = 6379
 // upgrade is a reviewed template change.
 const (
 	cacheEngine        = "valkey"
-	cacheEngineVersion = "8.0"
+	cacheEngineVersion = "8.2"
 )
 
 func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps) *RedisCache {
