@@ -159,7 +159,19 @@ func NewLogSearch(scope constructs.Construct, id string, props LogSearchProps) *
 		Description:      s("Tier 3 log search lifecycle function: HTTPS to the domain only"),
 		AllowAllOutbound: b(false),
 	})
-	sg.Connections().AllowFrom(fnSG, awsec2.Port_Tcp(n(443)), s("The lifecycle function configures the domain"))
+	// The function's two rules are made here, not through Connections, so
+	// the custom resource can wait for exactly them (and not for every peer
+	// AllowFrom lets in later).
+	fnIn := awsec2.NewCfnSecurityGroupIngress(c, s("LifecycleIngress"), &awsec2.CfnSecurityGroupIngressProps{
+		GroupId: sg.SecurityGroupId(), SourceSecurityGroupId: fnSG.SecurityGroupId(),
+		IpProtocol: s("tcp"), FromPort: n(443), ToPort: n(443),
+		Description: s("The lifecycle function configures the domain"),
+	})
+	fnOut := awsec2.NewCfnSecurityGroupEgress(c, s("LifecycleEgress"), &awsec2.CfnSecurityGroupEgressProps{
+		GroupId: fnSG.SecurityGroupId(), DestinationSecurityGroupId: sg.SecurityGroupId(),
+		IpProtocol: s("tcp"), FromPort: n(443), ToPort: n(443),
+		Description: s("HTTPS to the log search domain"),
+	})
 
 	// The function first: its role is the domain's master user.
 	fn := NewGoFunction(c, "Lifecycle", GoFunctionProps{
@@ -339,9 +351,9 @@ func NewLogSearch(scope constructs.Construct, id string, props LogSearchProps) *
 		Properties:     &properties,
 		ServiceTimeout: awscdk.Duration_Minutes(n(10)),
 	})
-	// After the domain (and so its access policy) and both security group
-	// rules, or the function's first requests would be refused.
-	res.Node().AddDependency(domain, sg, fnSG)
+	// After the domain (its access policy is a property) and the function's
+	// security group rules, or its first requests would be refused.
+	res.Node().AddDependency(domain, fnIn, fnOut)
 	ls.Lifecycle = res
 	return ls
 }

@@ -169,6 +169,21 @@ func TestLogSearch_RetentionPolicyAppliedByTheCustomResource(t *testing.T) {
 	if !deps[domainID] {
 		t.Errorf("%s does not wait for the domain (and its access policy): DependsOn %v", id, res["DependsOn"])
 	}
+	// Nor for the rules letting the function reach the domain.
+	domainSG := f.id(f.logs.SecurityGroup.Node().DefaultChild())
+	for typ, side := range map[string]string{"AWS::EC2::SecurityGroupIngress": "GroupId", "AWS::EC2::SecurityGroupEgress": "DestinationSecurityGroupId"} {
+		for rid, r := range f.resources(typ) {
+			rp := props(r)
+			other := "SourceSecurityGroupId"
+			if side != "GroupId" {
+				other = "GroupId"
+			}
+			fromFn := strings.Contains(flatten(rp[other]), "LifecycleSecurityGroup")
+			if jsonEqual(rp[side], lambdaGetAtt(domainSG, "GroupId")) && fromFn && !deps[rid] {
+				t.Errorf("%s does not wait for the function's rule %s", id, rid)
+			}
+		}
+	}
 }
 
 func (f *dataFixture) statementsOfAllPolicies() []map[string]any {
