@@ -65,7 +65,8 @@ type LogSearchProps struct {
 //     Every request must be SigV4-signed by one of them.
 //   - Fine-grained access control's master user is the lifecycle
 //     function's role (an IAM role, so no password exists anywhere). The
-//     function (a custom resource, run on every deploy) maps the writer
+//     function (a custom resource, run when the stack is created and when
+//     its properties change: retention, writers, admins) maps the writer
 //     roles to "<prefix>-writer" (create and write <prefix>-* indices, no
 //     reads) and AdminRoleArns to all_access, applies the index lifecycle
 //     policy (delete after RetentionDays) and the index template.
