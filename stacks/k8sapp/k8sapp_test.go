@@ -598,7 +598,7 @@ func TestFluentBit(t *testing.T) {
 	for k, v := range map[string]string{
 		"Path": "/var/log/containers/*.log", "multiline.parser": "cri", "Merge_Log": "On",
 		"Exclude_Path": "/var/log/containers/fluent-bit-*_ladder-logging_*.log",
-		"Host": search, "AWS_Auth": "On", "AWS_Region": "eu-west-1", "tls": "On", "tls.verify": "On",
+		"Host":         search, "AWS_Auth": "On", "AWS_Region": "eu-west-1", "tls": "On", "tls.verify": "On",
 		"Logstash_Format": "On", "Logstash_Prefix": "ladder-tier3", "Suppress_Type_Name": "On",
 	} {
 		if !slices.Contains(settings[k], v) {
