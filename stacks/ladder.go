@@ -35,6 +35,15 @@ type LadderProps struct {
 	DBInstanceClass                    string
 	DBBackupRetentionDays              int
 	DeletionProtection                 bool
+
+	Tier3NodeInstanceType        string
+	Tier3MinNodes, Tier3MaxNodes int
+	EksPublicAccessCidrs         []string
+	EksAdminRoleArn              string
+	RedisNodeType                string
+	RedisReplicas                int
+	OpenSearchInstanceType       string
+	LogSearchRetentionDays       int
 }
 
 // Ladder is every stack the selected rungs need, by stack name.
@@ -115,6 +124,30 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 			l.Stacks[name+"-Edge"] = edge.Stack
 			l.Stacks[name] = t.Stack
 			l.Stacks[name+"-EdgeAlarms"] = edgeAlarms.Stack
+		case 3:
+			name := props.Project + "-Tier3"
+			t := NewTier3(app, name, Tier3Props{
+				StackProps:             stackProps(name, "Ladder Tier 3 (100,000+ users): ALB -> EKS on Graviton (vote, worker, result) -> Valkey queue and Aurora PostgreSQL; pod logs to OpenSearch"),
+				RepoRoot:               props.RepoRoot,
+				NodeInstanceType:       props.Tier3NodeInstanceType,
+				MinNodes:               props.Tier3MinNodes,
+				MaxNodes:               props.Tier3MaxNodes,
+				PublicAccessCidrs:      props.EksPublicAccessCidrs,
+				AdminRoleArn:           props.EksAdminRoleArn,
+				NatGateways:            props.NatGateways,
+				DBInstanceClass:        props.DBInstanceClass,
+				DBBackupRetentionDays:  props.DBBackupRetentionDays,
+				DeletionProtection:     props.DeletionProtection,
+				RedisNodeType:          props.RedisNodeType,
+				RedisReplicas:          props.RedisReplicas,
+				OpenSearchInstanceType: props.OpenSearchInstanceType,
+				LogSearchRetentionDays: props.LogSearchRetentionDays,
+				DNS:                    props.DNS,
+				App:                    props.App,
+				AlarmEmail:             props.AlarmEmail,
+				LogRetention:           props.LogRetention,
+			})
+			l.Stacks[name] = t.Stack
 		}
 	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: b(true)}), nil)

@@ -33,7 +33,8 @@ func TestTierSelectsRungs(t *testing.T) {
 		want string
 	}{
 		{"1", tier1}, {"tier1", tier1}, {[]any{1.0}, tier1},
-		{"2", tier2Stacks}, {"all", tier1 + "," + tier2Stacks}, {[]any{1.0, 2.0}, tier1 + "," + tier2Stacks},
+		{"2", tier2Stacks}, {"all", tier1 + "," + tier2Stacks + "," + tier3}, {[]any{1.0, 2.0}, tier1 + "," + tier2Stacks},
+		{"3", tier3},
 	} {
 		app := newApp(map[string]any{"tier": c.tier})
 		l, _, err := ladder.New(app, repoRoot())

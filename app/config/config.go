@@ -16,7 +16,7 @@ import (
 
 // Rungs that exist in this app, in ladder order. A rung is listed here only
 // once its stack is complete, so `-c tier=N` never selects a half-built rung.
-var Rungs = []int{1, 2}
+var Rungs = []int{1, 2, 3}
 
 // Config is every value a user can set. Field comments name the context key.
 type Config struct {
@@ -65,6 +65,31 @@ type Config struct {
 
 	LogRetentionDays    int // logRetentionDays: CloudWatch Logs retention
 	BackupRetentionDays int // backupRetentionDays: daily backups kept this long
+
+	Tier3NodeInstanceType string // tier3NodeInstanceType: a Graviton type for the EKS nodes
+	Tier3MinNodes         int    // tier3MinNodes: at least 2, one per AZ
+	Tier3MaxNodes         int    // tier3MaxNodes: the node group's ceiling
+
+	// EksPublicAccessCidrs (eksPublicAccessCidrs, a comma list) may reach
+	// the Tier 3 cluster's public API endpoint; empty means [allowedCidr].
+	// The VPC always uses the private endpoint.
+	EksPublicAccessCidrs []string
+	// EksAdminRoleArn (eksAdminRoleArn) is an IAM role given cluster-admin
+	// by an access entry; optional (see README, Tier 3).
+	EksAdminRoleArn string
+
+	RedisNodeType          string // redisNodeType: a Graviton ElastiCache node type (cache.t4g.medium)
+	RedisReplicas          int    // redisReplicas: read replicas, the failover targets (1-5)
+	OpenSearchInstanceType string // openSearchInstanceType: a Graviton OpenSearch type (m7g.large.search)
+	LogSearchRetentionDays int    // logSearchRetentionDays: days a pod log index is kept in OpenSearch
+}
+
+// PublicAccessCidrs is EksPublicAccessCidrs, or allowedCidr when unset.
+func (c Config) PublicAccessCidrs() []string {
+	if len(c.EksPublicAccessCidrs) > 0 {
+		return slices.Clone(c.EksPublicAccessCidrs)
+	}
+	return []string{c.AllowedCIDR}
 }
 
 // Defaults are what a user gets with no context at all.
@@ -90,6 +115,16 @@ func Defaults() Config {
 		AllowedCIDR:           "0.0.0.0/0",
 		LogRetentionDays:      30,
 		BackupRetentionDays:   14,
+		// Two m7g.large nodes (2 vCPU, 8 GiB each) in two AZs hold the app's
+		// pods with room for one node's pods to move on an update; a small
+		// Graviton Valkey pair and OpenSearch pair for queue and logs.
+		Tier3NodeInstanceType:  "m7g.large",
+		Tier3MinNodes:          2,
+		Tier3MaxNodes:          6,
+		RedisNodeType:          "cache.t4g.medium",
+		RedisReplicas:          1,
+		OpenSearchInstanceType: "m7g.large.search",
+		LogSearchRetentionDays: 14,
 	}
 }
 
@@ -126,6 +161,23 @@ var keys = map[string]func(c *Config, raw string) error{
 	},
 	"dbBackupRetentionDays": func(c *Config, v string) error { return parseInt(&c.DBBackupRetentionDays, v) },
 	"deletionProtection":    func(c *Config, v string) error { return parseBool(&c.DeletionProtection, v) },
+	"tier3NodeInstanceType": func(c *Config, v string) error { c.Tier3NodeInstanceType = v; return nil },
+	"tier3MinNodes":         func(c *Config, v string) error { return parseInt(&c.Tier3MinNodes, v) },
+	"tier3MaxNodes":         func(c *Config, v string) error { return parseInt(&c.Tier3MaxNodes, v) },
+	"eksPublicAccessCidrs": func(c *Config, v string) error {
+		c.EksPublicAccessCidrs = nil
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				c.EksPublicAccessCidrs = append(c.EksPublicAccessCidrs, part)
+			}
+		}
+		return nil
+	},
+	"eksAdminRoleArn":        func(c *Config, v string) error { c.EksAdminRoleArn = v; return nil },
+	"redisNodeType":          func(c *Config, v string) error { c.RedisNodeType = strings.ToLower(v); return nil },
+	"redisReplicas":          func(c *Config, v string) error { return parseInt(&c.RedisReplicas, v) },
+	"openSearchInstanceType": func(c *Config, v string) error { c.OpenSearchInstanceType = strings.ToLower(v); return nil },
+	"logSearchRetentionDays": func(c *Config, v string) error { return parseInt(&c.LogSearchRetentionDays, v) },
 }
 
 // Keys lists the context keys this app reads, sorted.
@@ -270,7 +322,15 @@ var (
 	// auroraGravitonRe is the Graviton classes Aurora PostgreSQL offers:
 	// burstable t4g (medium, large) and memory-optimized r6g/r7g/r8g.
 	auroraGravitonRe = regexp.MustCompile(`^(t4g\.(medium|large)|r[678]g\.(large|([0-9]+)?xlarge))$`)
+	// cacheGravitonRe and openSearchGravitonRe: the Graviton node families
+	// (a "g" after the generation digit) of ElastiCache and OpenSearch.
+	cacheGravitonRe      = regexp.MustCompile(`^cache\.[a-z]+[0-9]+g[a-z]*\.(micro|small|medium|large|[0-9]*xlarge)$`)
+	openSearchGravitonRe = regexp.MustCompile(`^[a-z]+[0-9]+g[a-z]*\.(medium|large|[0-9]*xlarge)\.search$`)
+	iamRoleArnRe         = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 )
+
+// maxEksPublicCidrs is EKS's limit on public endpoint CIDR blocks.
+const maxEksPublicCidrs = 40
 
 // logRetentions are the only values CloudWatch Logs accepts.
 var logRetentions = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -363,6 +423,47 @@ func (c Config) validate() []string {
 	}
 	if c.BackupRetentionDays < 1 || c.BackupRetentionDays > 35*365 {
 		bad("backupRetentionDays", "%d must be between 1 and %d", c.BackupRetentionDays, 35*365)
+	}
+	errs = append(errs, c.validateTier3()...)
+	return errs
+}
+
+func (c Config) validateTier3() []string {
+	var errs []string
+	bad := func(key, format string, a ...any) { errs = append(errs, key+": "+fmt.Sprintf(format, a...)) }
+	if err := graviton(c.Tier3NodeInstanceType); err != nil {
+		bad("tier3NodeInstanceType", "%v", err)
+	}
+	if c.Tier3MinNodes < 2 || c.Tier3MinNodes > 100 {
+		bad("tier3MinNodes", "%d must be between 2 and 100: a node in each of two AZs is what lets Tier 3 lose one", c.Tier3MinNodes)
+	}
+	if c.Tier3MaxNodes < c.Tier3MinNodes || c.Tier3MaxNodes > 100 {
+		bad("tier3MaxNodes", "%d must be at least tier3MinNodes (%d) and at most 100", c.Tier3MaxNodes, c.Tier3MinNodes)
+	}
+	if len(c.EksPublicAccessCidrs) > maxEksPublicCidrs {
+		bad("eksPublicAccessCidrs", "%d blocks; EKS accepts at most %d", len(c.EksPublicAccessCidrs), maxEksPublicCidrs)
+	}
+	for _, cidr := range c.EksPublicAccessCidrs {
+		if _, n, err := net.ParseCIDR(cidr); err != nil || n.IP.To4() == nil {
+			bad("eksPublicAccessCidrs", "%q is not an IPv4 CIDR block (a comma list such as 203.0.113.0/24,198.51.100.7/32)", cidr)
+		} else if n.String() != cidr {
+			bad("eksPublicAccessCidrs", "%q has host bits set; did you mean %q?", cidr, n.String())
+		}
+	}
+	if c.EksAdminRoleArn != "" && !iamRoleArnRe.MatchString(c.EksAdminRoleArn) {
+		bad("eksAdminRoleArn", "%q is not an IAM role ARN (arn:aws:iam::123456789012:role/Name)", c.EksAdminRoleArn)
+	}
+	if !cacheGravitonRe.MatchString(c.RedisNodeType) {
+		bad("redisNodeType", "%q is not a Graviton ElastiCache node type (cache.t4g.medium, cache.r7g.large, ...)", c.RedisNodeType)
+	}
+	if c.RedisReplicas < 1 || c.RedisReplicas > 5 {
+		bad("redisReplicas", "%d must be between 1 and 5: automatic failover needs a replica in another AZ", c.RedisReplicas)
+	}
+	if !openSearchGravitonRe.MatchString(c.OpenSearchInstanceType) {
+		bad("openSearchInstanceType", "%q is not a Graviton OpenSearch instance type (m7g.large.search, r7g.large.search, ...)", c.OpenSearchInstanceType)
+	}
+	if c.LogSearchRetentionDays < 1 || c.LogSearchRetentionDays > 3650 {
+		bad("logSearchRetentionDays", "%d must be between 1 and 3650 days", c.LogSearchRetentionDays)
 	}
 	return errs
 }

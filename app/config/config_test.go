@@ -101,6 +101,22 @@ func TestInvalidValues(t *testing.T) {
 		{map[string]any{"domianName": "x.example.com"}, []string{"domianName: unknown context key", `did you mean "domainName"`}},
 		{map[string]any{"colour": "blue"}, []string{"colour: unknown context key", "known keys:"}},
 		{map[string]any{"optionA": map[string]any{"x": 1}}, []string{"optionA:", "unsupported value"}},
+		{map[string]any{"tier3NodeInstanceType": "m7i.large"}, []string{"tier3NodeInstanceType:", "not a Graviton"}},
+		{map[string]any{"tier3MinNodes": "1"}, []string{"tier3MinNodes:", "between 2 and 100", "two AZs"}},
+		{map[string]any{"tier3MinNodes": "4", "tier3MaxNodes": "3"}, []string{"tier3MaxNodes:", "at least tier3MinNodes (4)"}},
+		{map[string]any{"tier3MaxNodes": "101"}, []string{"tier3MaxNodes:", "at most 100"}},
+		{map[string]any{"tier3MaxNodes": "six"}, []string{"tier3MaxNodes:", "not a whole number"}},
+		{map[string]any{"eksPublicAccessCidrs": "203.0.113.0/24,office"}, []string{"eksPublicAccessCidrs:", `"office" is not an IPv4 CIDR`}},
+		{map[string]any{"eksPublicAccessCidrs": "203.0.113.7/24"}, []string{"eksPublicAccessCidrs:", `did you mean "203.0.113.0/24"`}},
+		{map[string]any{"eksPublicAccessCidrs": "2001:db8::/32"}, []string{"eksPublicAccessCidrs:", "not an IPv4 CIDR"}},
+		{map[string]any{"eksPublicAccessCidrs": strings.Repeat("10.0.0.0/8,", 41)}, []string{"eksPublicAccessCidrs:", "at most 40"}},
+		{map[string]any{"eksAdminRoleArn": "arn:aws:iam::123456789012:user/alice"}, []string{"eksAdminRoleArn:", "not an IAM role ARN"}},
+		{map[string]any{"redisNodeType": "cache.m5.large"}, []string{"redisNodeType:", "not a Graviton ElastiCache node type"}},
+		{map[string]any{"redisNodeType": "t4g.medium"}, []string{"redisNodeType:", "not a Graviton ElastiCache node type"}},
+		{map[string]any{"redisReplicas": "0"}, []string{"redisReplicas:", "between 1 and 5", "failover"}},
+		{map[string]any{"openSearchInstanceType": "t3.small.search"}, []string{"openSearchInstanceType:", "not a Graviton OpenSearch"}},
+		{map[string]any{"openSearchInstanceType": "m7g.large"}, []string{"openSearchInstanceType:", "not a Graviton OpenSearch"}},
+		{map[string]any{"logSearchRetentionDays": "0"}, []string{"logSearchRetentionDays:", "between 1 and 3650"}},
 	} {
 		_, err := FromContext(c.ctx)
 		if err == nil {
@@ -111,6 +127,58 @@ func TestInvalidValues(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%v: error lacks %q:\n%v", c.ctx, w, err)
 			}
+		}
+	}
+}
+
+// Tier 3's defaults are its specification: two Graviton nodes in two AZs
+// (up to six), a Valkey primary with one replica, OpenSearch on Graviton,
+// two weeks of searchable pod logs, and the public API endpoint open to
+// allowedCidr unless eksPublicAccessCidrs says otherwise.
+func TestTier3Defaults(t *testing.T) {
+	c := Defaults()
+	if c.Tier3NodeInstanceType != "m7g.large" || c.Tier3MinNodes != 2 || c.Tier3MaxNodes != 6 ||
+		c.RedisNodeType != "cache.t4g.medium" || c.RedisReplicas != 1 ||
+		c.OpenSearchInstanceType != "m7g.large.search" || c.LogSearchRetentionDays != 14 || c.EksAdminRoleArn != "" {
+		t.Errorf("Tier 3 defaults = %+v", c)
+	}
+	if got := c.PublicAccessCidrs(); len(got) != 1 || got[0] != c.AllowedCIDR {
+		t.Errorf("default public access CIDRs = %v, want [allowedCidr]", got)
+	}
+}
+
+func TestTier3Overrides(t *testing.T) {
+	for _, tc := range []struct {
+		ctx   map[string]any
+		check func(Config) bool
+	}{
+		{map[string]any{"tier3NodeInstanceType": "c7g.xlarge", "tier3MinNodes": 3.0, "tier3MaxNodes": "3"},
+			func(c Config) bool {
+				return c.Tier3NodeInstanceType == "c7g.xlarge" && c.Tier3MinNodes == 3 && c.Tier3MaxNodes == 3
+			}},
+		{map[string]any{"eksPublicAccessCidrs": " 203.0.113.0/24, 198.51.100.7/32 ", "allowedCidr": "192.0.2.0/24"},
+			func(c Config) bool {
+				p := c.PublicAccessCidrs()
+				return len(p) == 2 && p[0] == "203.0.113.0/24" && p[1] == "198.51.100.7/32"
+			}},
+		{map[string]any{"allowedCidr": "192.0.2.0/24"},
+			func(c Config) bool { p := c.PublicAccessCidrs(); return len(p) == 1 && p[0] == "192.0.2.0/24" }},
+		{map[string]any{"eksAdminRoleArn": "arn:aws:iam::123456789012:role/path/Admin"},
+			func(c Config) bool { return c.EksAdminRoleArn == "arn:aws:iam::123456789012:role/path/Admin" }},
+		{map[string]any{"redisNodeType": "CACHE.R7G.LARGE", "redisReplicas": "2"},
+			func(c Config) bool { return c.RedisNodeType == "cache.r7g.large" && c.RedisReplicas == 2 }},
+		{map[string]any{"openSearchInstanceType": "r7g.large.search", "logSearchRetentionDays": 30.0},
+			func(c Config) bool {
+				return c.OpenSearchInstanceType == "r7g.large.search" && c.LogSearchRetentionDays == 30
+			}},
+	} {
+		c, err := FromContext(tc.ctx)
+		if err != nil {
+			t.Errorf("%v: %v", tc.ctx, err)
+			continue
+		}
+		if !tc.check(c) {
+			t.Errorf("%v: got %+v", tc.ctx, c)
 		}
 	}
 }

@@ -61,6 +61,16 @@ func Props(cfg config.Config, root string) stacks.LadderProps {
 		DBInstanceClass:       cfg.DBInstanceClass,
 		DBBackupRetentionDays: cfg.DBBackupRetentionDays,
 		DeletionProtection:    cfg.DeletionProtection,
+
+		Tier3NodeInstanceType:  cfg.Tier3NodeInstanceType,
+		Tier3MinNodes:          cfg.Tier3MinNodes,
+		Tier3MaxNodes:          cfg.Tier3MaxNodes,
+		EksPublicAccessCidrs:   cfg.PublicAccessCidrs(),
+		EksAdminRoleArn:        cfg.EksAdminRoleArn,
+		RedisNodeType:          cfg.RedisNodeType,
+		RedisReplicas:          cfg.RedisReplicas,
+		OpenSearchInstanceType: cfg.OpenSearchInstanceType,
+		LogSearchRetentionDays: cfg.LogSearchRetentionDays,
 	}
 }
 
