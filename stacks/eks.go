@@ -317,6 +317,12 @@ func (e *EksCluster) addons(props EksClusterProps) {
 			"region":       stack.Region(),
 			"vpcId":        props.Vpc.VpcId(),
 			"replicaCount": 2,
+			// WAF and Shield are not used by this rung, and their calls are
+			// left out of the policy: with these on (the default) the
+			// controller would check every ALB's associations and fail.
+			"enableShield": false,
+			"enableWaf":    false,
+			"enableWafv2":  false,
 			"serviceAccount": map[string]any{
 				"create": true,
 				"name":   "aws-load-balancer-controller",

@@ -427,6 +427,24 @@ func TestTier3PodIdentityLeastPrivilege(t *testing.T) {
 	})
 }
 
+// The Load Balancer Controller does not reconcile WAF or Shield, whose
+// calls its policy leaves out.
+func TestTier3AlbControllerWithoutWafAndShield(t *testing.T) {
+	for _, r := range defaults.resources(t, tier3, "Custom::AWSCDK-EKS-HelmChart") {
+		if props(r)["Chart"] != "aws-load-balancer-controller" {
+			continue
+		}
+		v := flatten(props(r)["Values"])
+		for _, w := range []string{`"enableShield":false`, `"enableWaf":false`, `"enableWafv2":false`, `"region":"us-west-2"`} {
+			if !strings.Contains(v, w) {
+				t.Errorf("controller values lack %s: %s", w, v)
+			}
+		}
+		return
+	}
+	t.Fatal("no aws-load-balancer-controller chart")
+}
+
 // ExternalDNS only with a domain, and then only in that zone.
 func TestTier3ExternalDNS(t *testing.T) {
 	chart := func(s *synthesized) string {
