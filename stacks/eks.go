@@ -94,6 +94,9 @@ const (
 	// policy albControllerStatements transcribes.
 	albControllerChartVersion = "1.17.1"
 	externalDNSChartVersion   = "1.18.0"
+	// cluster-autoscaler 9.59.0 is Cluster Autoscaler 1.35.0, the minor
+	// version of the cluster's Kubernetes.
+	clusterAutoscalerChartVersion = "9.59.0"
 )
 
 // The control plane log types: every one EKS offers.
@@ -332,6 +335,63 @@ func (e *EksCluster) addons(props EksClusterProps) {
 	alb.Node().AddDependency(e.Nodegroup, albPolicy, e.podIdentityAgent)
 	e.Platform = append(e.Platform, alb)
 
+	// --- Cluster Autoscaler: the HPAs add pods; this adds nodes for the
+	// pods that do not fit (up to MaxNodes) and removes idle ones. It finds
+	// the node group's Auto Scaling group by the tags EKS puts on it.
+	caRole := e.PodIdentityRole("ClusterAutoscaler", "kube-system", "cluster-autoscaler",
+		props.What+" EKS: the Cluster Autoscaler (resize this cluster's node groups)")
+	caRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: ss("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"),
+		Resources: ss(fmt.Sprintf("arn:%s:autoscaling:%s:%s:autoScalingGroup:*:autoScalingGroupName/eks-*",
+			*awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID())),
+		// Only the groups of this cluster (EKS tags them "owned").
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"aws:ResourceTag/k8s.io/cluster-autoscaler/" + props.ClusterName: "owned",
+		}},
+	}))
+	caRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   ss("eks:DescribeNodegroup"),
+		Resources: ss(*e.Nodegroup.NodegroupArn()),
+	}))
+	caRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   ss(clusterAutoscalerDescribeActions...),
+		Resources: ss("*"),
+	}))
+	suppress(caRole, nagReason{
+		id: "AwsSolutions-IAM5",
+		reason: "The Describe* calls take no resource (\"*\" only). Resizing is limited to EKS-made groups (eks-*) in this account and region that carry this cluster's \"owned\" tag; " +
+			"group ARNs contain a generated id, hence the wildcards.",
+		appliesTo: []string{
+			"Resource::*",
+			"Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/eks-*",
+		},
+	})
+	autoscaler := cluster.AddHelmChart(s("ClusterAutoscaler"), &awseksv2.HelmChartOptions{
+		Chart:      s("cluster-autoscaler"),
+		Repository: s("https://kubernetes.github.io/autoscaler"),
+		Version:    s(clusterAutoscalerChartVersion),
+		Namespace:  s("kube-system"),
+		Release:    s("cluster-autoscaler"),
+		Wait:       b(true),
+		Values: &map[string]any{
+			"cloudProvider": "aws",
+			"awsRegion":     stack.Region(),
+			"autoDiscovery": map[string]any{"clusterName": props.ClusterName},
+			"rbac": map[string]any{
+				"serviceAccount": map[string]any{"create": true, "name": "cluster-autoscaler"},
+			},
+			"extraArgs": map[string]any{
+				// The app's pods use emptyDir for /tmp (read-only roots);
+				// that must not pin a node that could be removed.
+				"skip-nodes-with-local-storage": false,
+				"balance-similar-node-groups":   true,
+				"expander":                      "least-waste",
+			},
+		},
+	})
+	autoscaler.Node().AddDependency(e.Nodegroup, caRole, e.podIdentityAgent)
+	e.Platform = append(e.Platform, autoscaler)
+
 	// --- ExternalDNS: vote.<domain> and result.<domain> from the Ingress
 	// hosts, in that zone only, never deleting a record it did not make.
 	if props.DNS != nil {
@@ -480,6 +540,21 @@ var albControllerDescribeActions = []string{
 	"elasticloadbalancing:DescribeTrustStores", "elasticloadbalancing:DescribeListenerAttributes",
 	"elasticloadbalancing:DescribeCapacityReservation",
 	"acm:ListCertificates",
+}
+
+// clusterAutoscalerDescribeActions are the Cluster Autoscaler's discovery
+// calls (AWS's documented policy); IAM accepts only "*" for them.
+var clusterAutoscalerDescribeActions = []string{
+	"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+	"autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+	"autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+	"ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+}
+
+// ClusterAutoscalerDescribeActions is clusterAutoscalerDescribeActions,
+// for the tests' list of actions IAM cannot scope.
+func ClusterAutoscalerDescribeActions() []string {
+	return append([]string(nil), clusterAutoscalerDescribeActions...)
 }
 
 // AlbControllerDescribeActions is albControllerDescribeActions, for the

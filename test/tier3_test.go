@@ -31,6 +31,10 @@ func init() {
 	for _, a := range stacks.AlbControllerDescribeActions() {
 		resourceScopeless[a] = true
 	}
+	// The Cluster Autoscaler's discovery calls, likewise.
+	for _, a := range stacks.ClusterAutoscalerDescribeActions() {
+		resourceScopeless[a] = true
+	}
 	// ExternalDNS lists the zones to find the one --zone-id-filter names.
 	resourceScopeless["route53:ListHostedZones"] = true
 }
@@ -443,6 +447,36 @@ func TestTier3AlbControllerWithoutWafAndShield(t *testing.T) {
 		return
 	}
 	t.Fatal("no aws-load-balancer-controller chart")
+}
+
+// Nodes follow the pods: the Cluster Autoscaler (for the cluster's Kubernetes
+// minor) resizes only this cluster's EKS-made groups, within MaxNodes.
+func TestTier3ClusterAutoscaler(t *testing.T) {
+	var values string
+	for _, r := range defaults.resources(t, tier3, "Custom::AWSCDK-EKS-HelmChart") {
+		if props(r)["Chart"] == "cluster-autoscaler" {
+			values = flatten(props(r)["Values"]) + " version " + flatten(props(r)["Version"])
+		}
+	}
+	for _, w := range []string{`"clusterName":"Ladder-Tier3"`, `"cloudProvider":"aws"`, "version 9.59.0"} {
+		if !strings.Contains(values, w) {
+			t.Errorf("cluster-autoscaler chart lacks %s: %q", w, values)
+		}
+	}
+	var resize map[string]any
+	for _, st := range policyStatements(defaults, t, tier3) {
+		for _, a := range asList(st["Action"]) {
+			if a == "autoscaling:SetDesiredCapacity" {
+				resize = st
+			}
+		}
+	}
+	if c := flatten(resize["Condition"]); !strings.Contains(c, "aws:ResourceTag/k8s.io/cluster-autoscaler/Ladder-Tier3") || !strings.Contains(c, "owned") {
+		t.Errorf("resizing is not limited to this cluster's groups: %v", resize)
+	}
+	check(t, "association", func() {
+		defaults.template(t, tier3).HasResourceProperties(str("AWS::EKS::PodIdentityAssociation"), obj(map[string]any{"Namespace": "kube-system", "ServiceAccount": "cluster-autoscaler"}))
+	})
 }
 
 // ExternalDNS only with a domain, and then only in that zone.
