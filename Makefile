@@ -21,8 +21,11 @@ help:
 	@echo "make bench-services   vote/worker/result throughput and latency vs Redis/PostgreSQL limits"
 
 # npm ci only when package-lock.json changed since the last install.
+# --omit=peer: the kubectl layer package names aws-cdk-lib as a peer, a
+# 160 MB JavaScript library this Go app never loads (it needs only the
+# layer's zip).
 node_modules/.ladder-installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --omit=peer --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: node_modules/.ladder-installed
