@@ -253,6 +253,14 @@ func (e *EksCluster) AllowPull(images *VoteAppImages) {
 // through EKS Pod Identity, and its association. Grant it what the pods
 // need and nothing else.
 func (e *EksCluster) PodIdentityRole(id, namespace, serviceAccount, description string) awsiam.Role {
+	role, _ := e.podIdentity(id, namespace, serviceAccount, description)
+	return role
+}
+
+// podIdentity is PodIdentityRole that also returns the association, for
+// what must not start its pods before the association exists (the Pod
+// Identity webhook injects credentials only at pod creation).
+func (e *EksCluster) podIdentity(id, namespace, serviceAccount, description string) (awsiam.Role, awseksv2.CfnPodIdentityAssociation) {
 	role := awsiam.NewRole(e.Construct, s(id+"Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(s("pods.eks.amazonaws.com"), nil),
 		Description: s(description),
@@ -272,7 +280,7 @@ func (e *EksCluster) PodIdentityRole(id, namespace, serviceAccount, description 
 	assoc.Node().AddDependency(e.podIdentityAgent)
 	// A pod that starts before its association gets no credentials.
 	e.Platform = append(e.Platform, assoc)
-	return role
+	return role, assoc
 }
 
 // addons installs the platform: metrics-server, the Secrets Store CSI
@@ -299,7 +307,7 @@ func (e *EksCluster) addons(props EksClusterProps) {
 	e.Platform = append(e.Platform, metrics, csi, e.podIdentityAgent)
 
 	// --- AWS Load Balancer Controller: Ingress -> ALB.
-	albRole := e.PodIdentityRole("AlbController", "kube-system", "aws-load-balancer-controller",
+	albRole, albAssoc := e.podIdentity("AlbController", "kube-system", "aws-load-balancer-controller",
 		props.What+" EKS: the AWS Load Balancer Controller (ALBs, target groups and their security groups for Ingresses)")
 	albPolicy := awsiam.NewPolicy(c, s("AlbControllerPolicy"), &awsiam.PolicyProps{
 		Statements: albControllerStatements(stack, props.Vpc.VpcId()),
@@ -332,13 +340,15 @@ func (e *EksCluster) addons(props EksClusterProps) {
 			},
 		},
 	})
-	alb.Node().AddDependency(e.Nodegroup, albPolicy, e.podIdentityAgent)
+	// The controller's pods must start after their association, or they
+	// run without credentials until restarted.
+	alb.Node().AddDependency(e.Nodegroup, albPolicy, e.podIdentityAgent, albAssoc)
 	e.Platform = append(e.Platform, alb)
 
 	// --- Cluster Autoscaler: the HPAs add pods; this adds nodes for the
 	// pods that do not fit (up to MaxNodes) and removes idle ones. It finds
 	// the node group's Auto Scaling group by the tags EKS puts on it.
-	caRole := e.PodIdentityRole("ClusterAutoscaler", "kube-system", "cluster-autoscaler",
+	caRole, caAssoc := e.podIdentity("ClusterAutoscaler", "kube-system", "cluster-autoscaler",
 		props.What+" EKS: the Cluster Autoscaler (resize this cluster's node groups)")
 	caRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: ss("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"),
@@ -389,7 +399,7 @@ func (e *EksCluster) addons(props EksClusterProps) {
 			},
 		},
 	})
-	autoscaler.Node().AddDependency(e.Nodegroup, caRole, e.podIdentityAgent)
+	autoscaler.Node().AddDependency(e.Nodegroup, caRole, e.podIdentityAgent, caAssoc)
 	e.Platform = append(e.Platform, autoscaler)
 
 	// --- ExternalDNS: vote.<domain> and result.<domain> from the Ingress
@@ -402,7 +412,7 @@ func (e *EksCluster) addons(props EksClusterProps) {
 			Resource:     s("hostedzone"),
 			ResourceName: s(props.DNS.HostedZoneID),
 		})
-		dnsRole := e.PodIdentityRole("ExternalDns", "kube-system", "external-dns",
+		dnsRole, dnsAssoc := e.podIdentity("ExternalDns", "kube-system", "external-dns",
 			props.What+" EKS: ExternalDNS (records for the Ingress hosts in one hosted zone)")
 		dnsRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   ss("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:ListTagsForResources"),
@@ -436,7 +446,7 @@ func (e *EksCluster) addons(props EksClusterProps) {
 				"serviceAccount": map[string]any{"create": true, "name": "external-dns"},
 			},
 		})
-		dns.Node().AddDependency(e.Nodegroup, dnsRole, e.podIdentityAgent)
+		dns.Node().AddDependency(e.Nodegroup, dnsRole, e.podIdentityAgent, dnsAssoc)
 		e.Platform = append(e.Platform, dns)
 	}
 }

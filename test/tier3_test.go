@@ -514,3 +514,36 @@ func assertionsStringLike(sub string) any {
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// A controller's pods get Pod Identity credentials only if its association
+// exists when they are created (the webhook injects them then): each chart
+// whose service account has an association waits for it.
+func TestTier3ChartsWaitForTheirPodIdentity(t *testing.T) {
+	for _, s := range []*synthesized{defaults, full} {
+		charts := s.resources(t, tier3, "Custom::AWSCDK-EKS-HelmChart")
+		n := 0
+		for assocID, a := range s.resources(t, tier3, "AWS::EKS::PodIdentityAssociation") {
+			if props(a)["Namespace"] != "kube-system" {
+				continue
+			}
+			sa := props(a)["ServiceAccount"]
+			found := false
+			for chartID, c := range charts {
+				if props(c)["Release"] != sa {
+					continue
+				}
+				found = true
+				if !strings.Contains(flatten(c["DependsOn"]), assocID) {
+					t.Errorf("chart %s (service account %s) does not wait for its association %s", chartID, sa, assocID)
+				}
+			}
+			if !found {
+				t.Errorf("no chart runs service account %s", sa)
+			}
+			n++
+		}
+		if n < 2 {
+			t.Errorf("only %d kube-system associations", n)
+		}
+	}
+}
