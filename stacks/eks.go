@@ -518,9 +518,12 @@ func albControllerStatements(stack awscdk.Stack, vpcID *string) *[]awsiam.Policy
 			"elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
 			"elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
 			"elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
-			"elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+			"elasticloadbalancing:ModifyCapacityReservation",
 			"elasticloadbalancing:ModifyIpPools",
 		}, cat([]string{targetGroups}, loadBalancers), ownedByCluster),
+		// Listener attributes act on the listener (tagged by the controller
+		// like its load balancer), not on the load balancer.
+		st([]string{"elasticloadbalancing:ModifyListenerAttributes"}, listeners, ownedByCluster),
 		st([]string{"elasticloadbalancing:AddTags"}, cat([]string{targetGroups}, loadBalancers), map[string]any{
 			"StringEquals": map[string]any{"elasticloadbalancing:CreateAction": []any{"CreateTargetGroup", "CreateLoadBalancer"}},
 			"Null":         map[string]any{"aws:RequestTag/elbv2.k8s.aws/cluster": "false"},

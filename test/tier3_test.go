@@ -547,3 +547,36 @@ func TestTier3ChartsWaitForTheirPodIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Each of the Load Balancer Controller's modify calls is allowed on the
+// kind of resource it acts on (a call allowed only on other ARNs is denied).
+func TestTier3AlbControllerModifiesTheRightResources(t *testing.T) {
+	want := map[string]string{
+		"elasticloadbalancing:ModifyListenerAttributes":     ":listener/app/",
+		"elasticloadbalancing:ModifyListener":               ":listener/app/",
+		"elasticloadbalancing:ModifyRule":                   ":listener-rule/app/",
+		"elasticloadbalancing:ModifyLoadBalancerAttributes": ":loadbalancer/app/",
+		"elasticloadbalancing:ModifyTargetGroupAttributes":  ":targetgroup/",
+		"elasticloadbalancing:RegisterTargets":              ":targetgroup/",
+	}
+	granted := map[string]string{}
+	for id, p := range defaults.resources(t, tier3, "AWS::IAM::Policy") {
+		if !strings.HasPrefix(id, "EksAlbControllerPolicy") {
+			continue
+		}
+		doc, _ := props(p)["PolicyDocument"].(map[string]any)
+		for _, st := range asList(doc["Statement"]) {
+			stm, _ := st.(map[string]any)
+			for _, a := range asList(stm["Action"]) {
+				if s, ok := a.(string); ok {
+					granted[s] += flatten(stm["Resource"])
+				}
+			}
+		}
+	}
+	for action, frag := range want {
+		if !strings.Contains(granted[action], frag) {
+			t.Errorf("%s is not allowed on %s ARNs: %s", action, frag, granted[action])
+		}
+	}
+}
