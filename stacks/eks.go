@@ -401,6 +401,7 @@ func (e *EksCluster) addons(props EksClusterProps) {
 	})
 	autoscaler.Node().AddDependency(e.Nodegroup, caRole, e.podIdentityAgent, caAssoc)
 	e.Platform = append(e.Platform, autoscaler)
+	serviceMakers := []constructs.IDependable{metrics, csi, e.podIdentityAgent, autoscaler}
 
 	// --- ExternalDNS: vote.<domain> and result.<domain> from the Ingress
 	// hosts, in that zone only, never deleting a record it did not make.
@@ -448,7 +449,15 @@ func (e *EksCluster) addons(props EksClusterProps) {
 		})
 		dns.Node().AddDependency(e.Nodegroup, dnsRole, e.podIdentityAgent, dnsAssoc)
 		e.Platform = append(e.Platform, dns)
+		serviceMakers = append(serviceMakers, dns)
 	}
+	// The Load Balancer Controller goes in last: its chart registers a
+	// mutating webhook (failurePolicy Fail) for every Service created, so
+	// any chart or add-on creating a Service while the controller's pods
+	// are still starting would fail its install ("no endpoints available
+	// for service aws-load-balancer-webhook-service"). Its chart waits for
+	// the pods, so everything after it (the app) finds the webhook serving.
+	alb.Node().AddDependency(serviceMakers...)
 }
 
 // albControllerStatements is the AWS Load Balancer Controller v2.17.1 IAM

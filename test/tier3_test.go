@@ -580,3 +580,31 @@ func TestTier3AlbControllerModifiesTheRightResources(t *testing.T) {
 		}
 	}
 }
+
+// The Load Balancer Controller's chart registers a Service webhook that
+// fails closed until its pods run: every other add-on and chart (which
+// create Services) is installed before it.
+func TestTier3AlbControllerInstalledLast(t *testing.T) {
+	for _, s := range []*synthesized{defaults, full} {
+		var albDeps string
+		others := []string{}
+		for id, r := range s.resources(t, tier3, "Custom::AWSCDK-EKS-HelmChart") {
+			if props(r)["Chart"] == "aws-load-balancer-controller" {
+				albDeps = flatten(r["DependsOn"])
+			} else {
+				others = append(others, id)
+			}
+		}
+		for id := range s.resources(t, tier3, "AWS::EKS::Addon") {
+			others = append(others, id)
+		}
+		if len(others) < 4 {
+			t.Fatalf("only %d other add-ons and charts: %v", len(others), others)
+		}
+		for _, id := range others {
+			if !strings.Contains(albDeps, id) {
+				t.Errorf("the ALB controller chart does not wait for %s", id)
+			}
+		}
+	}
+}
