@@ -53,14 +53,15 @@ fi
 pg_isready -h 127.0.0.1 -p 5432 -q || { log "postgresql did not come up"; exit 1; }
 
 # Tests create and drop their own databases, so the role needs CREATEDB; the
+# credential-rotation test makes a throwaway role, so it needs CREATEROLE; the
 # chaos test terminates its own backends, which a role may do to itself.
 need_root su postgres -c "psql -q -v ON_ERROR_STOP=1 -d postgres" >&2 <<SQL
 DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${PGROLE}') THEN
-    CREATE ROLE ${PGROLE} LOGIN CREATEDB PASSWORD '${PGPASS}';
+    CREATE ROLE ${PGROLE} LOGIN CREATEDB CREATEROLE PASSWORD '${PGPASS}';
   ELSE
-    ALTER ROLE ${PGROLE} LOGIN CREATEDB PASSWORD '${PGPASS}';
+    ALTER ROLE ${PGROLE} LOGIN CREATEDB CREATEROLE PASSWORD '${PGPASS}';
   END IF;
 END
 \$\$;

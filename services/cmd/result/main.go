@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer cancel()
 	hub := resultpage.NewHub(resultpage.DefaultWindow)
 	st, err := store.OpenPostgres(ctx, store.Options{
-		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, AppName: "ladder-result", Log: log,
+		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, Password: cfg.DatabasePassword, AppName: "ladder-result", Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)

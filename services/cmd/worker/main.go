@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	defer rdb.Close()
 	st, err := store.OpenPostgres(ctx, store.Options{
 		// A connection per lane, one more for /readyz.
-		URL: cfg.DatabaseURL, AppName: "ladder-worker", MaxConn: worker.DefaultLanes + 1, Log: log,
+		URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-worker", MaxConn: worker.DefaultLanes + 1, Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)

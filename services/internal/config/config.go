@@ -42,6 +42,11 @@ type Config struct {
 	RedisKeyPrefix  string
 	DatabaseURL     string
 	DatabaseReadURL string
+	// DatabasePassword re-reads the password from DATABASE_PASSWORD_FILE or
+	// DATABASE_SECRET_FILE; nil when the password is only in the URL. The
+	// stores call it for every new connection, so a rotated secret (a
+	// rewritten file) is used without a restart.
+	DatabasePassword func() (string, error)
 	WorkerID        string
 	BatchSize       int
 	BatchLinger     time.Duration
@@ -146,6 +151,7 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 				return c, err
 			}
 		}
+		c.DatabasePassword = passwordSource(env, get("DATABASE_PASSWORD_FILE", ""), get("DATABASE_SECRET_FILE", ""))
 	}
 	return c, nil
 }
@@ -212,6 +218,22 @@ type rdsSecret struct {
 
 // readSecretFile reads an RDS secret (JSON) and checks the fields a
 // connection needs.
+// passwordSource reads the current password from the file it came from, as
+// DATABASE_URL does at start: DATABASE_PASSWORD_FILE wins over the secret.
+func passwordSource(env Env, pwFile, secretFile string) func() (string, error) {
+	switch {
+	case pwFile != "":
+		return func() (string, error) { return readSecret(env, "DATABASE_PASSWORD_FILE", pwFile) }
+	case secretFile != "":
+		return func() (string, error) {
+			s, _, err := readSecretFile(env, secretFile)
+			return s.Password, err
+		}
+	default:
+		return nil
+	}
+}
+
 func readSecretFile(env Env, f string) (rdsSecret, string, error) {
 	var s rdsSecret
 	b, err := env.ReadFile(f)

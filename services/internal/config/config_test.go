@@ -147,3 +147,32 @@ func TestReadURLTakesCredentialsFromTheSecretFile(t *testing.T) {
 		}
 	}
 }
+
+// A rotated secret is a rewritten file: DatabasePassword reads it anew
+// each time, from the same file the URL's password came from.
+func TestDatabasePasswordFollowsTheFile(t *testing.T) {
+	files := map[string]string{
+		"/s/db.json": `{"username":"app","password":"one","host":"db","port":5432,"dbname":"votes"}`,
+		"/s/pw":      "first\n",
+	}
+	c, err := LoadFrom(Result, env(map[string]string{"DATABASE_SECRET_FILE": "/s/db.json"}, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["/s/db.json"] = `{"username":"app","password":"two","host":"db","port":5432,"dbname":"votes"}`
+	if pw, err := c.DatabasePassword(); err != nil || pw != "two" {
+		t.Fatalf("after rotation DatabasePassword() = %q, %v; want two", pw, err)
+	}
+	c, err = LoadFrom(Result, env(map[string]string{"DATABASE_URL": "postgres://app@db/votes", "DATABASE_PASSWORD_FILE": "/s/pw"}, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["/s/pw"] = "second\n"
+	if pw, err := c.DatabasePassword(); err != nil || pw != "second" {
+		t.Fatalf("DatabasePassword() = %q, %v; want second", pw, err)
+	}
+	c, err = LoadFrom(Result, env(map[string]string{"DATABASE_URL": "postgres://app:inline@db/votes"}, files))
+	if err != nil || c.DatabasePassword != nil {
+		t.Fatalf("a password only in the URL has no source to re-read: %v %v", err, c.DatabasePassword != nil)
+	}
+}

@@ -83,7 +83,7 @@ func Open(ctx context.Context, cfg config.Config, node string, log *slog.Logger)
 		q.close = rdb.Close
 		return q, nil
 	case config.ModeDirect:
-		pg, err := store.OpenPostgres(ctx, store.Options{URL: cfg.DatabaseURL, AppName: "ladder-vote", MaxConn: 4, Log: log})
+		pg, err := store.OpenPostgres(ctx, store.Options{URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-vote", MaxConn: 4, Log: log})
 		if err != nil {
 			return nil, err
 		}

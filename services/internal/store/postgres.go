@@ -89,6 +89,8 @@ type Postgres struct {
 	read   *pgxpool.Pool
 	listen *pgx.ConnConfig
 	log    *slog.Logger
+	// password refreshes a connection config's password before a connect.
+	password func(*pgx.ConnConfig)
 }
 
 // Options configure OpenPostgres.
@@ -97,7 +99,12 @@ type Options struct {
 	ReadURL string // optional read replica for Tally; defaults to URL
 	AppName string // application_name, visible in pg_stat_activity
 	MaxConn int32
-	Log     *slog.Logger
+	// Password, when set, is called for every new connection (of both
+	// pools and the listener) and its result replaces the URL's password,
+	// so a rotated secret takes effect as connections are replaced. On an
+	// error the URL's password is kept and the failure logged.
+	Password func() (string, error)
+	Log      *slog.Logger
 }
 
 // OpenPostgres creates the pools. It does not wait for the server: pools
@@ -119,6 +126,12 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 			cfg.MaxConns = o.MaxConn
 		}
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+		if o.Password != nil {
+			cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+				o.applyPassword(cc)
+				return nil
+			}
+		}
 		// Notice a dead server or a terminated backend quickly.
 		cfg.HealthCheckPeriod = 5 * time.Second
 		p, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -147,7 +160,20 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 		lc.RuntimeParams["application_name"] = o.AppName + "-listen"
 	}
 	lc.ConnectTimeout = 5 * time.Second
-	return &Postgres{write: w, read: r, listen: lc, log: o.Log}, nil
+	return &Postgres{write: w, read: r, listen: lc, log: o.Log, password: o.applyPassword}, nil
+}
+
+func (o Options) applyPassword(cc *pgx.ConnConfig) {
+	if o.Password == nil {
+		return
+	}
+	pw, err := o.Password()
+	if err != nil {
+		o.Log.Warn("reading the database password failed; connecting with the last known one",
+			"dependency", "postgres", "error", err.Error())
+		return
+	}
+	cc.Password = pw
 }
 
 // Close closes the pools.
@@ -293,7 +319,9 @@ func (p *Postgres) WatchTallies(ctx context.Context, fn func(Tally), down func(e
 }
 
 func (p *Postgres) watchOnce(ctx context.Context, fn func(Tally), b *backoff.Backoff) error {
-	conn, err := pgx.ConnectConfig(ctx, p.listen)
+	lc := p.listen.Copy()
+	p.password(lc)
+	conn, err := pgx.ConnectConfig(ctx, lc)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}

@@ -37,6 +37,13 @@ func need(t testing.TB, name string) string {
 	return ""
 }
 
+// AdminURL is the test server's URL for the test role (CREATEDB,
+// CREATEROLE), for tests that manage databases or roles themselves.
+func AdminURL(t testing.TB) string {
+	t.Helper()
+	return need(t, dbEnv)
+}
+
 // Token is a short random name part for this test's resources.
 func Token() string {
 	id, _ := ballot.NewVoterID()
