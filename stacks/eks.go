@@ -303,7 +303,26 @@ func (e *EksCluster) addons(props EksClusterProps) {
 	metrics := addon("MetricsServer", "metrics-server", nil)
 	// The AWS provider add-on installs the Secrets Store CSI driver too.
 	// Files only: secrets are never synced into Kubernetes Secret objects.
-	csi := addon("SecretsStoreCsi", "aws-secrets-store-csi-driver-provider", nil)
+	// Without the driver's rotation a mounted file keeps the value it had
+	// when the pod started, so after Aurora's 30-day rotation new database
+	// connections would fail. With it, the driver fetches each mounted
+	// secret again at most every two minutes (rotationPollInterval is a
+	// minimum interval between fetches, not an exact period, since driver
+	// v1.6.0) and rewrites the files in running pods. The services read the
+	// file again for every new connection. Each fetch is a GetSecretValue
+	// per mounted secret per pod, which costs little at this pod count.
+	// EKS rejects keys that are not in the add-on's configuration schema.
+	// These are the driver subchart's values, nested under its name, in the
+	// form AWS's own add-on integration test passes to
+	// `aws eks create-addon --configuration-values` and then checks rotation
+	// with (github.com/aws/secrets-store-csi-driver-provider-aws,
+	// tests/addon_config_values.yaml, branch addon-test, commit d8dc3f6).
+	csi := addon("SecretsStoreCsi", "aws-secrets-store-csi-driver-provider", map[string]any{
+		"secrets-store-csi-driver": map[string]any{
+			"enableSecretRotation": true,
+			"rotationPollInterval": "2m",
+		},
+	})
 	e.Platform = append(e.Platform, metrics, csi, e.podIdentityAgent)
 
 	// --- AWS Load Balancer Controller: Ingress -> ALB.

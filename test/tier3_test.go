@@ -376,6 +376,27 @@ func TestTier3ManifestsWaitForSchemaAndPlatform(t *testing.T) {
 	}
 }
 
+// Rotated credentials reach running pods: the Secrets Store CSI driver
+// fetches the mounted secrets again every two minutes, so the Aurora
+// password's file follows its 30-day rotation. The configuration is
+// matched whole because EKS rejects keys outside the add-on's schema, so
+// adding a key should mean checking that schema first.
+func TestTier3MountedSecretsFollowRotation(t *testing.T) {
+	for _, s := range []*synthesized{defaults, full} {
+		check(t, "secrets store add-on rotation", func() {
+			s.template(t, tier3).HasResourceProperties(str("AWS::EKS::Addon"), obj(map[string]any{
+				"AddonName": "aws-secrets-store-csi-driver-provider",
+				"ConfigurationValues": assertions.Match_SerializedJson(map[string]any{
+					"secrets-store-csi-driver": map[string]any{
+						"enableSecretRotation": true,
+						"rotationPollInterval": "2m",
+					},
+				}),
+			}))
+		})
+	}
+}
+
 // Pod Identity: each role trusted by pods.eks.amazonaws.com (AssumeRole +
 // TagSession), each service reads only its secrets.
 func TestTier3PodIdentityLeastPrivilege(t *testing.T) {
