@@ -65,21 +65,19 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hub := resultpage.NewHub(resultpage.DefaultWindow)
-	st, err := store.OpenPostgres(ctx, store.Options{
-		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, Password: cfg.DatabasePassword, AppName: "ladder-result", Log: log,
-	})
+	st, migrate, dep, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
+		return err
 	}
 	defer st.Close()
 
 	var migrated atomic.Bool
-	migrated.Store(!cfg.DBMigrate)
+	migrated.Store(migrate == nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(ctx) })
 	wg.Go(func() {
-		if cfg.DBMigrate {
-			if backoff.Retry(ctx, log, "postgres", st.Migrate) != nil {
+		if migrate != nil {
+			if backoff.Retry(ctx, log, "postgres", migrate) != nil {
 				return
 			}
 			migrated.Store(true)
@@ -89,8 +87,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		_ = st.WatchTallies(ctx, hub.Publish, hub.WatchDown)
 	})
 
-	ready := map[string]httpserver.Check{"postgres": st.Ping}
-	if cfg.DBMigrate {
+	ready := map[string]httpserver.Check{dep: st.Ping}
+	if migrate != nil {
 		ready["migrations"] = func(context.Context) error {
 			if !migrated.Load() {
 				return errors.New("not applied yet")
@@ -111,4 +109,27 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// openStore opens the store STORE selects. migrate is nil unless
+// DB_MIGRATE is set for PostgreSQL (the DynamoDB table is created by the
+// infrastructure); dep names the store in /readyz.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (st store.Store, migrate func(context.Context) error, dep string, err error) {
+	if cfg.Store == config.StoreDynamoDB {
+		d, err := store.OpenDynamoDB(ctx, store.DynamoOptions{Table: cfg.DynamoTable, Region: cfg.AWSRegion, Endpoint: cfg.DynamoEndpoint, Log: log})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return d, nil, "dynamodb", nil
+	}
+	pg, err := store.OpenPostgres(ctx, store.Options{
+		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, Password: cfg.DatabasePassword, AppName: "ladder-result", Log: log,
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
+	}
+	if cfg.DBMigrate {
+		migrate = pg.Migrate
+	}
+	return pg, migrate, "postgres", nil
 }

@@ -83,12 +83,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("redis %s: %w", config.Redact(cfg.RedisURL), err)
 	}
 	defer rdb.Close()
-	st, err := store.OpenPostgres(ctx, store.Options{
-		// A connection per lane, one more for /readyz.
-		URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-worker", MaxConn: worker.DefaultLanes + 1, Log: log,
-	})
+	st, migrate, dep, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
+		return err
 	}
 	defer st.Close()
 
@@ -104,7 +101,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	})
 
 	var migrated atomic.Bool
-	migrated.Store(!cfg.DBMigrate)
+	migrated.Store(migrate == nil)
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	// The HTTP server outlives ctx until the worker has committed its last
@@ -115,11 +112,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	var workErr error
 	wg.Go(func() {
 		defer stopHTTP()
-		if cfg.DBMigrate {
+		if migrate != nil {
 			// Before the first vote: without the schema every batch would
 			// fail. Migrations take an advisory lock, so several workers
 			// starting together apply them once.
-			if backoff.Retry(workCtx, log, "postgres", st.Migrate) != nil {
+			if backoff.Retry(workCtx, log, "postgres", migrate) != nil {
 				return
 			}
 			migrated.Store(true)
@@ -128,8 +125,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		workErr = w.Run(workCtx)
 	})
 
-	ready := map[string]httpserver.Check{"redis": w.Ping, "postgres": st.Ping}
-	if cfg.DBMigrate {
+	ready := map[string]httpserver.Check{"redis": w.Ping, dep: st.Ping}
+	if migrate != nil {
 		ready["migrations"] = func(context.Context) error {
 			if !migrated.Load() {
 				return errors.New("not applied yet")
@@ -147,4 +144,28 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	stopWork()
 	wg.Wait()
 	return errors.Join(workErr, httpErr)
+}
+
+// openStore opens the store STORE selects. migrate is nil unless
+// DB_MIGRATE is set for PostgreSQL (the DynamoDB table is created by the
+// infrastructure, not by the services); dep names the store in /readyz.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (st store.Store, migrate func(context.Context) error, dep string, err error) {
+	if cfg.Store == config.StoreDynamoDB {
+		d, err := store.OpenDynamoDB(ctx, store.DynamoOptions{Table: cfg.DynamoTable, Region: cfg.AWSRegion, Endpoint: cfg.DynamoEndpoint, Log: log})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return d, nil, "dynamodb", nil
+	}
+	pg, err := store.OpenPostgres(ctx, store.Options{
+		// A connection per lane, one more for /readyz.
+		URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-worker", MaxConn: worker.DefaultLanes + 1, Log: log,
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
+	}
+	if cfg.DBMigrate {
+		migrate = pg.Migrate
+	}
+	return pg, migrate, "postgres", nil
 }

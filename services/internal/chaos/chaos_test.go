@@ -45,7 +45,29 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test: builds the worker and runs it for several seconds; skipped under -short")
 	}
-	n := defaultVoters
+	// Not migrated: the workers run with DB_MIGRATE=true, together.
+	dbURL := testenv.Database(t)
+	dbName := testenv.DatabaseName(t, dbURL)
+	admin := testenv.Conn(t, os.Getenv("LADDER_TEST_DATABASE_URL"))
+	var c *cluster
+	runChaos(t, chaosStore{
+		env:   []string{"DATABASE_URL=" + dbURL, "DB_MIGRATE=true"},
+		cut:   func() { c.terminateBackends(admin, dbName) },
+		check: func(last map[string]ballot.Vote) { checkVotes(t, dbURL, last) },
+	}, defaultVoters, &c)
+}
+
+// chaosStore is what differs between the stores under the chaos test: the
+// workers' settings, how to cut their connections to the store, and the
+// final check against a recount.
+type chaosStore struct {
+	env   []string
+	cut   func()
+	check func(last map[string]ballot.Vote)
+}
+
+func chaosVoters(t *testing.T, def int) int {
+	n := def
 	if s := os.Getenv("LADDER_CHAOS_VOTES"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 {
@@ -53,19 +75,21 @@ func TestChaos(t *testing.T) {
 		}
 		n = v
 	}
+	return n
+}
+
+func runChaos(t *testing.T, st chaosStore, defVoters int, cp **cluster) {
+	n := chaosVoters(t, defVoters)
 	redisURL, prefix := testenv.Redis(t)
-	// Not migrated: the workers run with DB_MIGRATE=true, together.
-	dbURL := testenv.Database(t)
-	dbName := testenv.DatabaseName(t, dbURL)
 	rdb := testenv.RedisClient(t, redisURL)
 	keys := queue.NewKeys(prefix)
-	admin := testenv.Conn(t, os.Getenv("LADDER_TEST_DATABASE_URL"))
 
-	c := &cluster{t: t, bin: buildWorker(t), dir: t.TempDir(), token: testenv.Token(), env: []string{
-		"REDIS_URL=" + redisURL, "REDIS_KEY_PREFIX=" + prefix, "DATABASE_URL=" + dbURL,
-		"DB_MIGRATE=true", "WORKER_HEARTBEAT_TTL=1s", "PORT=0", "BATCH_SIZE=50",
+	c := &cluster{t: t, bin: buildWorker(t), dir: t.TempDir(), token: testenv.Token(), env: append([]string{
+		"REDIS_URL=" + redisURL, "REDIS_KEY_PREFIX=" + prefix,
+		"WORKER_HEARTBEAT_TTL=1s", "PORT=0", "BATCH_SIZE=50",
 		"SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=info",
-	}}
+	}, st.env...)}
+	*cp = c
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs()
@@ -88,7 +112,7 @@ func TestChaos(t *testing.T) {
 	chaosDone := make(chan struct{})
 	go func() {
 		defer close(chaosDone)
-		c.chaos(ctx, slots, rdb, keys, admin, dbName)
+		c.chaos(ctx, slots, rdb, keys, st.cut)
 	}()
 	pushed.Wait()
 	t.Logf("all votes queued after %s", time.Since(start).Round(time.Millisecond))
@@ -108,7 +132,7 @@ func TestChaos(t *testing.T) {
 	if left, _ := rdb.Keys(context.Background(), keys.Heartbeat("*")).Result(); len(left) > 0 {
 		t.Errorf("heartbeats left after every worker stopped cleanly: %v", left)
 	}
-	checkVotes(t, dbURL, plan.last)
+	st.check(plan.last)
 }
 
 // plan is the votes to cast: one stream per producer, each voter's votes
@@ -216,13 +240,14 @@ func (p *plan) cast(t *testing.T, prod *queue.Producer, g int, start time.Time) 
 // chaos cycles through its actions every chaosEvery until ctx ends and at
 // least one full cycle ran: SIGKILL a worker and restart it with the same
 // id (it must finish its own processing lists), kill the workers' Redis
-// connections, terminate their PostgreSQL backends, SIGKILL a worker and
-// replace it with a new id (a peer must reclaim the dead one's lists).
-func (c *cluster) chaos(ctx context.Context, slots []*proc, rdb *redis.Client, keys queue.Keys, admin *pgx.Conn, dbName string) {
+// connections, cut their store connections (when the store has a way),
+// SIGKILL a worker and replace it with a new id (a peer must reclaim the
+// dead one's lists).
+func (c *cluster) chaos(ctx context.Context, slots []*proc, rdb *redis.Client, keys queue.Keys, cut func()) {
 	actions := []func(){
 		func() { slots[0] = c.kill(slots[0], rdb, keys, true) },
 		func() { c.killRedisClients(rdb) },
-		func() { c.terminateBackends(admin, dbName) },
+		cut,
 		func() { slots[1] = c.kill(slots[1], rdb, keys, false) },
 	}
 	for i := 0; ctx.Err() == nil || i < len(actions); i++ {

@@ -24,6 +24,12 @@ const (
 	Result Service = "result"
 )
 
+// Stores (STORE).
+const (
+	StorePostgres = "postgres"
+	StoreDynamoDB = "dynamodb"
+)
+
 // Vote modes.
 const (
 	ModeQueue  = "queue"
@@ -47,12 +53,20 @@ type Config struct {
 	// stores call it for every new connection, so a rotated secret (a
 	// rewritten file) is used without a restart.
 	DatabasePassword func() (string, error)
-	WorkerID        string
-	BatchSize       int
-	BatchLinger     time.Duration
-	HeartbeatTTL    time.Duration
-	DBMigrate       bool
-	ShutdownTimeout time.Duration
+	WorkerID         string
+	BatchSize        int
+	BatchLinger      time.Duration
+	HeartbeatTTL     time.Duration
+	DBMigrate        bool
+	ShutdownTimeout  time.Duration
+	// Store is where votes are kept: StorePostgres (default) or
+	// StoreDynamoDB (DYNAMODB_TABLE, AWS_REGION; credentials from the AWS
+	// default chain). DynamoEndpoint (DYNAMODB_ENDPOINT) is for local
+	// servers and tests only.
+	Store          string
+	DynamoTable    string
+	AWSRegion      string
+	DynamoEndpoint string
 }
 
 // NeedsRedis reports whether this service talks to Redis.
@@ -60,9 +74,19 @@ func (c Config) NeedsRedis() bool {
 	return c.Service == Worker || (c.Service == Vote && c.VoteMode == ModeQueue)
 }
 
+// NeedsStore reports whether this service talks to the vote store.
+func (c Config) NeedsStore() bool {
+	return c.Service != Vote || c.VoteMode == ModeDirect
+}
+
 // NeedsDatabase reports whether this service talks to PostgreSQL.
 func (c Config) NeedsDatabase() bool {
-	return c.Service != Vote || c.VoteMode == ModeDirect
+	return c.NeedsStore() && c.Store == StorePostgres
+}
+
+// NeedsDynamoDB reports whether this service talks to DynamoDB.
+func (c Config) NeedsDynamoDB() bool {
+	return c.NeedsStore() && c.Store == StoreDynamoDB
 }
 
 // Env abstracts the process environment so tests need not mutate it.
@@ -101,6 +125,10 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 	c.VoteMode = get("VOTE_MODE", ModeQueue)
 	if c.VoteMode != ModeQueue && c.VoteMode != ModeDirect {
 		return c, fmt.Errorf("VOTE_MODE: must be %q or %q, got %q", ModeQueue, ModeDirect, c.VoteMode)
+	}
+	c.Store = get("STORE", StorePostgres)
+	if c.Store != StorePostgres && c.Store != StoreDynamoDB {
+		return c, fmt.Errorf("STORE: must be %q or %q, got %q", StorePostgres, StoreDynamoDB, c.Store)
 	}
 	c.RedisKeyPrefix = get("REDIS_KEY_PREFIX", "")
 	if c.BatchSize, err = intVar(get("BATCH_SIZE", "1000"), "BATCH_SIZE", 1, 100000); err != nil {
@@ -152,6 +180,19 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 			}
 		}
 		c.DatabasePassword = passwordSource(env, get("DATABASE_PASSWORD_FILE", ""), get("DATABASE_SECRET_FILE", ""))
+	}
+	if c.NeedsDynamoDB() {
+		if c.DynamoTable = get("DYNAMODB_TABLE", ""); c.DynamoTable == "" {
+			return c, errors.New("DYNAMODB_TABLE: required when STORE=dynamodb")
+		}
+		// Empty means the SDK's own lookup (AWS_DEFAULT_REGION, profile).
+		c.AWSRegion = get("AWS_REGION", "")
+		c.DynamoEndpoint = get("DYNAMODB_ENDPOINT", "")
+		if c.DynamoEndpoint != "" {
+			if u, err := url.Parse(c.DynamoEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return c, fmt.Errorf("DYNAMODB_ENDPOINT: must be http(s)://host:port, got %q", c.DynamoEndpoint)
+			}
+		}
 	}
 	return c, nil
 }

@@ -50,6 +50,9 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{Worker, map[string]string{"DATABASE_URL": "postgres://h/x", "REDIS_URL": "redis://r", "DB_MIGRATE": "maybe"}, "DB_MIGRATE"},
 		{Result, map[string]string{"DATABASE_URL": "postgres://h/x", "DATABASE_PASSWORD_FILE": "/nope"}, "DATABASE_PASSWORD_FILE"},
 		{Result, map[string]string{"DATABASE_SECRET_FILE": "/nope"}, "DATABASE_SECRET_FILE"},
+		{Result, map[string]string{"DATABASE_URL": "postgres://h/x", "STORE": "mongo"}, "STORE"},
+		{Result, map[string]string{"STORE": "dynamodb"}, "DYNAMODB_TABLE"},
+		{Worker, map[string]string{"STORE": "dynamodb", "REDIS_URL": "redis://r", "DYNAMODB_TABLE": "v", "DYNAMODB_ENDPOINT": "localhost"}, "DYNAMODB_ENDPOINT"},
 	}
 	for _, tc := range cases {
 		_, err := LoadFrom(tc.svc, env(tc.vars, nil))
@@ -174,5 +177,27 @@ func TestDatabasePasswordFollowsTheFile(t *testing.T) {
 	c, err = LoadFrom(Result, env(map[string]string{"DATABASE_URL": "postgres://app:inline@db/votes"}, files))
 	if err != nil || c.DatabasePassword != nil {
 		t.Fatalf("a password only in the URL has no source to re-read: %v %v", err, c.DatabasePassword != nil)
+	}
+}
+
+func TestDynamoDBStore(t *testing.T) {
+	// With STORE=dynamodb no DATABASE_URL is needed.
+	c, err := LoadFrom(Worker, env(map[string]string{
+		"STORE": "dynamodb", "REDIS_URL": "redis://r:6379/0", "DYNAMODB_TABLE": "ladder-votes",
+		"AWS_REGION": "eu-west-1", "DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",
+	}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NeedsDynamoDB() || c.NeedsDatabase() || c.DynamoTable != "ladder-votes" || c.AWSRegion != "eu-west-1" ||
+		c.DynamoEndpoint != "http://127.0.0.1:8000" || c.DatabaseURL != "" {
+		t.Fatalf("unexpected config: %+v", c)
+	}
+	// The default stays PostgreSQL; the queue-mode vote service needs neither.
+	if c, err = LoadFrom(Vote, env(map[string]string{"REDIS_URL": "redis://r", "STORE": "dynamodb"}, nil)); err != nil || c.NeedsDynamoDB() {
+		t.Fatalf("queue-mode vote: %+v, %v", c, err)
+	}
+	if c, err = LoadFrom(Result, env(map[string]string{"DATABASE_URL": "postgres://h/x"}, nil)); err != nil || c.Store != StorePostgres || !c.NeedsDatabase() {
+		t.Fatalf("default store: %+v, %v", c, err)
 	}
 }

@@ -1,9 +1,9 @@
 // Package sink is where the vote service puts an accepted vote: the Redis
 // queue (queue mode, like the original app) or straight into PostgreSQL
-// (direct mode, no Redis). Both coalesce concurrent votes with a group
-// commit (package batcher), and Cast returns only after the backend
-// acknowledged the write carrying the vote, so a vote the page reports as
-// recorded is never lost.
+// (direct mode, no Redis; DynamoDB with STORE=dynamodb). Both coalesce
+// concurrent votes with a group commit (package batcher), and Cast returns
+// only after the backend acknowledged the write carrying the vote, so a
+// vote the page reports as recorded is never lost.
 package sink
 
 import (
@@ -83,6 +83,15 @@ func Open(ctx context.Context, cfg config.Config, node string, log *slog.Logger)
 		q.close = rdb.Close
 		return q, nil
 	case config.ModeDirect:
+		if cfg.Store == config.StoreDynamoDB {
+			dy, err := store.OpenDynamoDB(ctx, store.DynamoOptions{Table: cfg.DynamoTable, Region: cfg.AWSRegion, Endpoint: cfg.DynamoEndpoint, Log: log})
+			if err != nil {
+				return nil, err
+			}
+			d := newDatabase(dy, "dynamodb", cfg.BatchSize, cfg.BatchLinger, log)
+			d.close = dy.Close
+			return d, nil
+		}
 		pg, err := store.OpenPostgres(ctx, store.Options{URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-vote", MaxConn: 4, Log: log})
 		if err != nil {
 			return nil, err
@@ -160,7 +169,7 @@ func (q *Queue) Close(ctx context.Context) error {
 // Stats implements Backend.
 func (q *Queue) Stats() batcher.Stats { return q.b.Stats() }
 
-// VoteWriter is the part of store.Postgres direct mode needs.
+// VoteWriter is the part of a store direct mode needs.
 type VoteWriter interface {
 	ApplyVotes(ctx context.Context, votes []ballot.Vote) error
 	Ping(ctx context.Context) error
@@ -170,6 +179,7 @@ type VoteWriter interface {
 // one ApplyVotes call: one round trip, one transaction, last vote wins.
 type Database struct {
 	w        VoteWriter
+	dep      string
 	b        *batcher.Batcher[ballot.Vote]
 	log      *slog.Logger
 	migrate  func(context.Context) error // nil unless DB_MIGRATE
@@ -180,12 +190,18 @@ type Database struct {
 // NewDatabase returns a Database on w flushing up to size votes, or after
 // linger.
 func NewDatabase(w VoteWriter, size int, linger time.Duration, log *slog.Logger) *Database {
+	return newDatabase(w, "postgres", size, linger, log)
+}
+
+// newDatabase is NewDatabase for the store named dep ("postgres" or
+// "dynamodb").
+func newDatabase(w VoteWriter, dep string, size int, linger time.Duration, log *slog.Logger) *Database {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Database{w: w, log: log}
+	d := &Database{w: w, dep: dep, log: log}
 	d.b = batcher.New(w.ApplyVotes, batcher.Options{
-		Size: size, Linger: linger, FlushTimeout: flushTimeout, OnFlush: observe("vote_direct", "postgres", log),
+		Size: size, Linger: linger, FlushTimeout: flushTimeout, OnFlush: observe("vote_direct", dep, log),
 	})
 	return d
 }
@@ -199,7 +215,7 @@ func (d *Database) Cast(ctx context.Context, v ballot.Vote) error {
 }
 
 // Dependency implements Backend.
-func (d *Database) Dependency() string { return "postgres" }
+func (d *Database) Dependency() string { return d.dep }
 
 // Check implements Backend. With DB_MIGRATE the service is not ready
 // before its migrations ran: votes would fail on missing tables.
@@ -216,7 +232,7 @@ func (d *Database) Check(ctx context.Context) error {
 // Wait implements Backend; with DB_MIGRATE it applies the schema, retrying
 // until it succeeds.
 func (d *Database) Wait(ctx context.Context) error {
-	err := backoff.Retry(ctx, d.log, "postgres", func(ctx context.Context) error {
+	err := backoff.Retry(ctx, d.log, d.dep, func(ctx context.Context) error {
 		if err := d.w.Ping(ctx); err != nil {
 			return err
 		}
@@ -232,7 +248,7 @@ func (d *Database) Wait(ctx context.Context) error {
 		d.migrated.Store(true)
 		d.log.Info("postgres is reachable and migrated")
 	} else {
-		d.log.Info("postgres is reachable")
+		d.log.Info(d.dep + " is reachable")
 	}
 	return nil
 }

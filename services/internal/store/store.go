@@ -1,6 +1,7 @@
 // Package store is where votes end up. Handlers and the worker depend on the
-// Store interface only, so another backend (e.g. DynamoDB) can be added
-// without touching them.
+// Store interface only; Postgres and DynamoDB implement it (STORE selects
+// one). The DynamoDB table layout and the tally protocol are documented on
+// the DynamoDB type.
 package store
 
 import (
