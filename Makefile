@@ -63,7 +63,7 @@ check-reproducible: deps
 
 # Redis and PostgreSQL are started (and installed if absent) by test-deps.sh,
 # which prints the connection settings the integration tests read.
-test-services: build-services
+test-services: deps build-services
 	cd services && go vet ./...
 	eval "$$(scripts/test-deps.sh)" && cd services && go test -count=1 -timeout 10m ./...
 
