@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ladder-cdk/ladder/lambda-src/internal/testdb"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 var (
@@ -135,10 +135,11 @@ func TestCanaryAgainstTheRealServices(t *testing.T) {
 	for _, mode := range []string{"direct", "queue"} {
 		t.Run(mode, func(t *testing.T) {
 			bin := serviceBinaries(t)
-			db := testdb.Create(t, "t_canary")
-			env := []string{"DATABASE_URL=" + db.String(), "VOTE_MODE=" + mode}
+			db := testenv.Database(t)
+			env := []string{"DATABASE_URL=" + db, "VOTE_MODE=" + mode}
 			if mode == "queue" {
-				env = append(env, "REDIS_URL="+testdb.RedisURL(t), "REDIS_KEY_PREFIX=t:canary:"+testdb.Token()+":", "WORKER_ID=canary-test")
+				redisURL, prefix := testenv.Redis(t)
+				env = append(env, "REDIS_URL="+redisURL, "REDIS_KEY_PREFIX="+prefix, "WORKER_ID=canary-test")
 			}
 			result := startService(t, filepath.Join(bin, "result"), env...)
 			vote := startService(t, filepath.Join(bin, "vote"), env...)
@@ -146,7 +147,7 @@ func TestCanaryAgainstTheRealServices(t *testing.T) {
 				startService(t, filepath.Join(bin, "worker"), env...)
 			}
 			cfg := Config{VoteURL: vote + "/", ResultURL: result, Wait: 5 * time.Second, Client: NewClient()}
-			conn := testdb.Conn(t, db)
+			conn := testenv.Conn(t, db)
 			for run := 1; run <= 3; run++ {
 				o := Run(context.Background(), cfg)
 				if !o.Success {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,23 +21,27 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ladder-cdk/ladder/lambda-src/internal/testdb"
 	"github.com/ladder-cdk/ladder/services/schema"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // testDatabase creates an empty database and returns the RDS-style secret
 // JSON for it (as Secrets Manager would hold it) and a direct connection.
 func testDatabase(t *testing.T) (secretJSON string, conn *pgx.Conn, name string) {
 	t.Helper()
-	u := testdb.Create(t, "t_dbmigrate")
+	raw := testenv.Database(t)
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	name = strings.TrimPrefix(u.Path, "/")
 	pw, _ := u.User.Password()
 	port, _ := strconv.Atoi(u.Port())
-	raw, _ := json.Marshal(map[string]any{
+	secret, _ := json.Marshal(map[string]any{
 		"engine": "postgres", "host": u.Hostname(), "port": port,
 		"username": u.User.Username(), "password": pw, "dbname": name,
 	})
-	return string(raw), testdb.Conn(t, u), name
+	return string(secret), testenv.Conn(t, raw), name
 }
 
 // shape is the database's tables and columns plus the migration history, as

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
 	"github.com/ladder-cdk/ladder/services/schema"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func TestApplyTwiceChangesNothing(t *testing.T) {

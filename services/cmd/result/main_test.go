@@ -18,7 +18,7 @@ import (
 
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // The tests run the real main in a child process: the test binary re-executes

@@ -21,7 +21,7 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/httpserver"
 	"github.com/ladder-cdk/ladder/services/internal/logging"
 	"github.com/ladder-cdk/ladder/services/internal/sink"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // TestMain lets a test run the real main in a child process: the child

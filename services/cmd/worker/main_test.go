@@ -21,8 +21,8 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/config"
 	"github.com/ladder-cdk/ladder/services/internal/queue"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
 	"github.com/ladder-cdk/ladder/services/internal/worker"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // The test binary doubles as the worker binary: with this variable set it

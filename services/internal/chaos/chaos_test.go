@@ -22,8 +22,8 @@ import (
 
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/queue"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
 	"github.com/ladder-cdk/ladder/services/internal/worker"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 const (

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ladder-cdk/ladder/services/internal/queue"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func TestPushManyKeepsOrderAfterPush(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ladder-cdk/ladder/services/internal/queue"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func TestFetchAckAndReclaim(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // TestBrowserPageUpdatesLive loads the page in headless Chromium and checks

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func TestAPIResultsReflectsVotes(t *testing.T) {

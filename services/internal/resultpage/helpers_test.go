@@ -16,7 +16,7 @@ import (
 
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // replica is one result service instance: its own store (pools and LISTEN

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ladder-cdk/ladder/services/internal/httpserver"
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func TestEventsInitialTallyThenChanges(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/config"
 	"github.com/ladder-cdk/ladder/services/internal/sink"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // A rotation changes the role's password and rewrites the secret file; the

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func open(t *testing.T) (*store.Postgres, string) {

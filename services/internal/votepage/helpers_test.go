@@ -20,8 +20,8 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/queue"
 	"github.com/ladder-cdk/ladder/services/internal/sink"
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
 	"github.com/ladder-cdk/ladder/services/internal/votepage"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 const testHost = "vote-test-7f3a"

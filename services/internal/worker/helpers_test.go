@@ -17,8 +17,8 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/queue"
 	"github.com/ladder-cdk/ladder/services/internal/store"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
 	"github.com/ladder-cdk/ladder/services/internal/worker"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 // env is one test's slice of the real Redis and PostgreSQL.

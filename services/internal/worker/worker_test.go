@@ -15,9 +15,9 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/metrics"
 	"github.com/ladder-cdk/ladder/services/internal/queue"
-	"github.com/ladder-cdk/ladder/services/internal/testenv"
 	"github.com/ladder-cdk/ladder/services/internal/worker"
 	"github.com/ladder-cdk/ladder/services/schema"
+	"github.com/ladder-cdk/ladder/services/testenv"
 )
 
 func TestDrainsAndLastVoteWins(t *testing.T) {
