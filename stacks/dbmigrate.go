@@ -5,13 +5,10 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
-	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/ladder-cdk/ladder/services/schema"
 )
@@ -98,29 +95,7 @@ func NewDBMigrate(scope constructs.Construct, id string, props DBMigrateProps) *
 	})
 	props.Secret.GrantRead(fn.Function, nil)
 
-	// The Provider framework's own function (Node.js, made by CDK) invokes
-	// the handler and answers CloudFormation. It gets a role and log group of
-	// its own for the same reasons as GoFunction's.
-	frameworkLogs := awslogs.NewLogGroup(c, s("ProviderLogs"), &awslogs.LogGroupProps{
-		Retention:     retentionOr(props.LogRetention),
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
-	frameworkRole := awsiam.NewRole(c, s("ProviderRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(s("lambda.amazonaws.com"), nil),
-		Description: s("Runs the CDK custom resource provider framework for db-migrate"),
-	})
-	frameworkLogs.GrantWrite(frameworkRole)
-	provider := customresources.NewProvider(c, s("Provider"), &customresources.ProviderProps{
-		OnEventHandler:       fn.Function,
-		FrameworkOnEventRole: frameworkRole,
-		LogGroup:             frameworkLogs,
-	})
-	cdknag.NagSuppressions_AddResourceSuppressions(frameworkRole, &[]*cdknag.NagPackSuppression{{
-		Id:     s("AwsSolutions-IAM5"),
-		Reason: s("The provider framework may invoke any version of the db-migrate handler (lambda:InvokeFunction on its ARN and ARN:*); this role belongs to that provider alone and its only other grant is its own log group"),
-		// Any "<Function.Arn>:*" on this role: the provider adds exactly one.
-		AppliesTo: &[]any{&cdknag.RegexAppliesTo{Regex: s(`/^Resource::<[A-Za-z0-9]+\.Arn>:\*$/`)}},
-	}}, b(true))
+	provider := newGoProvider(c, fn.Function, "db-migrate", retentionOr(props.LogRetention))
 
 	properties := map[string]any{
 		"SecretArn":     props.Secret.SecretArn(),

@@ -12,7 +12,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // LambdaGoToolchain is the Go release every Lambda binary is compiled with.
@@ -192,4 +194,32 @@ func (g *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool 
 		_ = os.Remove(filepath.Join(*outputDir, "bootstrap"))
 	}
 	return b(true)
+}
+
+// newGoProvider puts the CDK Provider framework in front of a Go custom
+// resource handler. The framework's own function (Node.js, made by CDK)
+// invokes the handler and answers CloudFormation; like GoFunction it gets a
+// role and a retained log group of its own, and may invoke only that handler.
+func newGoProvider(scope constructs.Construct, handler awslambda.IFunction, what string, retention awslogs.RetentionDays) customresources.Provider {
+	logs := awslogs.NewLogGroup(scope, s("ProviderLogs"), &awslogs.LogGroupProps{
+		Retention:     retention,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	role := awsiam.NewRole(scope, s("ProviderRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(s("lambda.amazonaws.com"), nil),
+		Description: s("Runs the CDK custom resource provider framework for " + what),
+	})
+	logs.GrantWrite(role)
+	provider := customresources.NewProvider(scope, s("Provider"), &customresources.ProviderProps{
+		OnEventHandler:       handler,
+		FrameworkOnEventRole: role,
+		LogGroup:             logs,
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:     s("AwsSolutions-IAM5"),
+		Reason: s("The provider framework may invoke any version of the handler of " + what + " (lambda:InvokeFunction on its ARN and ARN:*); this role belongs to that provider alone and its only other grant is its own log group"),
+		// Any "<Function.Arn>:*" on this role: the provider adds exactly one.
+		AppliesTo: &[]any{&cdknag.RegexAppliesTo{Regex: s(`/^Resource::<[A-Za-z0-9]+\.Arn>:\*$/`)}},
+	}}, b(true))
+	return provider
 }

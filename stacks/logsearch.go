@@ -12,9 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsopensearchservice"
-	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // LogSearchProps size and place the log search domain.
@@ -313,28 +311,7 @@ func NewLogSearch(scope constructs.Construct, id string, props LogSearchProps) *
 			reason: "Two data nodes in two AZs hold the rung's pod logs (rebuildable, retained for days); three dedicated cluster managers would more than double the domain's cost for a log store. Set tier 3's master node count to 3 for a larger domain.",
 		})
 	}
-	// The provider framework (Node.js, by CDK) invokes the Go handler and
-	// answers CloudFormation, with its own role and log group like
-	// db-migrate's.
-	frameworkLogs := awslogs.NewLogGroup(c, s("ProviderLogs"), &awslogs.LogGroupProps{
-		Retention:     logRetention,
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
-	frameworkRole := awsiam.NewRole(c, s("ProviderRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(s("lambda.amazonaws.com"), nil),
-		Description: s("Runs the CDK custom resource provider framework for the log domain's lifecycle function"),
-	})
-	frameworkLogs.GrantWrite(frameworkRole)
-	provider := customresources.NewProvider(c, s("Provider"), &customresources.ProviderProps{
-		OnEventHandler:       fn.Function,
-		FrameworkOnEventRole: frameworkRole,
-		LogGroup:             frameworkLogs,
-	})
-	cdknag.NagSuppressions_AddResourceSuppressions(frameworkRole, &[]*cdknag.NagPackSuppression{{
-		Id:        s("AwsSolutions-IAM5"),
-		Reason:    s("The provider framework may invoke any version of the lifecycle handler (lambda:InvokeFunction on its ARN and ARN:*); this role belongs to that provider alone and its only other grant is its own log group"),
-		AppliesTo: &[]any{&cdknag.RegexAppliesTo{Regex: s(`/^Resource::<[A-Za-z0-9]+\.Arn>:\*$/`)}},
-	}}, b(true))
+	provider := newGoProvider(c, fn.Function, "the log domain's lifecycle function", logRetention)
 
 	properties := map[string]any{
 		"Endpoint":       ls.Endpoint,
