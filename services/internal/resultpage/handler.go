@@ -76,7 +76,7 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("GET /{$}", h.page)
 	h.mux.HandleFunc("GET /api/results", h.results)
 	h.mux.HandleFunc("GET /events", h.events)
-	h.mux.HandleFunc("GET /static/result/{file}", serveStatic)
+	h.mux.Handle("GET /static/result/{file}", assets)
 	return h
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
 	"github.com/ladder-cdk/ladder/services/internal/metrics"
 	"github.com/ladder-cdk/ladder/services/internal/sink"
+	"github.com/ladder-cdk/ladder/services/internal/staticassets"
 )
 
 const (
@@ -64,10 +65,9 @@ type Options struct {
 }
 
 type handler struct {
-	sink   sink.Sink
-	log    *slog.Logger
-	now    func() time.Time
-	assets map[string]asset
+	sink sink.Sink
+	log  *slog.Logger
+	now  func() time.Time
 	// The page depends only on which option (none, a, b) to mark, so the
 	// three variants are rendered once instead of per request.
 	pages map[string][]byte
@@ -93,18 +93,18 @@ func New(o Options) (http.Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	assets, err := loadAssets()
+	assets, err := staticassets.New(Static(), ".", StaticPrefix)
 	if err != nil {
 		return nil, err
 	}
 	data := pageData{A: o.OptionA, B: o.OptionB, Hostname: o.Hostname}
-	if data.CSS, err = assetURL(assets, "vote.css"); err != nil {
+	if data.CSS, err = assets.URL("vote.css"); err != nil {
 		return nil, err
 	}
-	if data.Icon, err = assetURL(assets, "favicon.svg"); err != nil {
+	if data.Icon, err = assets.URL("favicon.svg"); err != nil {
 		return nil, err
 	}
-	h := &handler{sink: o.Sink, log: o.Log, now: o.Now, assets: assets,
+	h := &handler{sink: o.Sink, log: o.Log, now: o.Now,
 		pages: map[string][]byte{}, accepted: map[string]prometheus.Counter{}}
 	for _, opt := range ballot.Options {
 		h.accepted[opt] = metrics.VotesAccepted.WithLabelValues(opt)
@@ -122,7 +122,7 @@ func New(o Options) (http.Handler, error) {
 	mux.HandleFunc("GET /{$}", h.show)
 	mux.HandleFunc("POST /{$}", h.vote)
 	mux.HandleFunc("/{$}", h.methodNotAllowed)
-	mux.HandleFunc("GET "+StaticPrefix+"{file}", h.serveStatic)
+	mux.Handle("GET "+StaticPrefix+"{file}", assets)
 	return mux, nil
 }
 
