@@ -29,7 +29,7 @@ import (
 func main() {
 	if len(os.Args) > 1 {
 		if os.Args[1] == "healthcheck" {
-			os.Exit(httpserver.Probe(probePort()))
+			os.Exit(httpserver.Probe(config.ProbePort(config.Result)))
 		}
 		fmt.Fprintf(os.Stderr, "result: unknown argument %q (the only one is healthcheck)\n", os.Args[1])
 		os.Exit(2)
@@ -49,27 +49,16 @@ func main() {
 	}
 }
 
-// probePort is the port to probe; the health check must work even if the
-// rest of the configuration would not load.
-func probePort() int {
-	if cfg, err := config.Load(config.Result); err == nil {
-		return cfg.Port
-	}
-	if p, err := strconv.Atoi(os.Getenv("PORT")); err == nil {
-		return p
-	}
-	return 8081
-}
-
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hub := resultpage.NewHub(resultpage.DefaultWindow)
-	st, migrate, dep, err := openStore(ctx, cfg, log)
+	st, err := store.Open(ctx, cfg, "ladder-result", 0, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	migrate, dep := st.Migrate, st.Dependency
 
 	var migrated atomic.Bool
 	migrated.Store(migrate == nil)
@@ -109,27 +98,4 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	cancel()
 	wg.Wait()
 	return err
-}
-
-// openStore opens the store STORE selects. migrate is nil unless
-// DB_MIGRATE is set for PostgreSQL (the DynamoDB table is created by the
-// infrastructure); dep names the store in /readyz.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (st store.Store, migrate func(context.Context) error, dep string, err error) {
-	if cfg.Store == config.StoreDynamoDB {
-		d, err := store.OpenDynamoDB(ctx, store.DynamoOptions{Table: cfg.DynamoTable, Region: cfg.AWSRegion, Endpoint: cfg.DynamoEndpoint, Log: log})
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return d, nil, "dynamodb", nil
-	}
-	pg, err := store.OpenPostgres(ctx, store.Options{
-		URL: cfg.DatabaseURL, ReadURL: cfg.DatabaseReadURL, Password: cfg.DatabasePassword, AppName: "ladder-result", Log: log,
-	})
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
-	}
-	if cfg.DBMigrate {
-		migrate = pg.Migrate
-	}
-	return pg, migrate, "postgres", nil
 }

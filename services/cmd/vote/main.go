@@ -22,13 +22,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(httpserver.Probe(config.ProbePort(config.Vote)))
+	}
 	cfg, err := config.Load(config.Vote)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vote: configuration error: %v\n", err)
 		os.Exit(2)
-	}
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(httpserver.Probe(cfg.Port))
 	}
 	log := logging.New("vote")
 	queue.LogTo(log)

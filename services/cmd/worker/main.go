@@ -33,7 +33,7 @@ import (
 func main() {
 	if len(os.Args) > 1 {
 		if os.Args[1] == "healthcheck" {
-			os.Exit(httpserver.Probe(probePort()))
+			os.Exit(httpserver.Probe(config.ProbePort(config.Worker)))
 		}
 		fmt.Fprintf(os.Stderr, "worker: unknown argument %q (the only one is healthcheck)\n", os.Args[1])
 		os.Exit(2)
@@ -58,18 +58,6 @@ func main() {
 	}
 }
 
-// probePort is the port to probe; the health check must work even if the
-// rest of the configuration would not load.
-func probePort() int {
-	if cfg, err := config.Load(config.Worker); err == nil {
-		return cfg.Port
-	}
-	if p, err := strconv.Atoi(os.Getenv("PORT")); err == nil {
-		return p
-	}
-	return 8082
-}
-
 // run drains the queue and serves HTTP on ln until ctx ends, then finishes
 // the batch in hand within cfg.ShutdownTimeout.
 func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
@@ -83,11 +71,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("redis %s: %w", config.Redact(cfg.RedisURL), err)
 	}
 	defer rdb.Close()
-	st, migrate, dep, err := openStore(ctx, cfg, log)
+	// A connection per lane, one more for /readyz.
+	st, err := store.Open(ctx, cfg, "ladder-worker", worker.DefaultLanes+1, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	migrate, dep := st.Migrate, st.Dependency
 
 	w := worker.New(worker.Options{
 		Redis:           rdb,
@@ -144,28 +134,4 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	stopWork()
 	wg.Wait()
 	return errors.Join(workErr, httpErr)
-}
-
-// openStore opens the store STORE selects. migrate is nil unless
-// DB_MIGRATE is set for PostgreSQL (the DynamoDB table is created by the
-// infrastructure, not by the services); dep names the store in /readyz.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (st store.Store, migrate func(context.Context) error, dep string, err error) {
-	if cfg.Store == config.StoreDynamoDB {
-		d, err := store.OpenDynamoDB(ctx, store.DynamoOptions{Table: cfg.DynamoTable, Region: cfg.AWSRegion, Endpoint: cfg.DynamoEndpoint, Log: log})
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return d, nil, "dynamodb", nil
-	}
-	pg, err := store.OpenPostgres(ctx, store.Options{
-		// A connection per lane, one more for /readyz.
-		URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-worker", MaxConn: worker.DefaultLanes + 1, Log: log,
-	})
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("open postgres %s: %w", config.Redact(cfg.DatabaseURL), err)
-	}
-	if cfg.DBMigrate {
-		migrate = pg.Migrate
-	}
-	return pg, migrate, "postgres", nil
 }

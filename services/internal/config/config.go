@@ -107,6 +107,19 @@ func Load(svc Service) (Config, error) { return LoadFrom(svc, FromOS()) }
 
 var defaultPorts = map[Service]int{Vote: 8080, Result: 8081, Worker: 8082}
 
+// ProbePort is the port `<service> healthcheck` probes: the configured one,
+// else PORT, else the default, so the health check works even when the
+// rest of the configuration would not load.
+func ProbePort(svc Service) int {
+	if c, err := Load(svc); err == nil {
+		return c.Port
+	}
+	if p, err := strconv.Atoi(strings.TrimSpace(os.Getenv("PORT"))); err == nil {
+		return p
+	}
+	return defaultPorts[svc]
+}
+
 // LoadFrom reads the configuration of svc from env.
 func LoadFrom(svc Service, env Env) (Config, error) {
 	c := Config{Service: svc}

@@ -201,3 +201,19 @@ func TestDynamoDBStore(t *testing.T) {
 		t.Fatalf("default store: %+v, %v", c, err)
 	}
 }
+
+// The health check must find the port even when the rest of the
+// configuration would not load (a missing REDIS_URL must not make a
+// running container look dead).
+func TestProbePort(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("PORT", "9099")
+	if p := ProbePort(Worker); p != 9099 {
+		t.Fatalf("ProbePort with only PORT = %d, want 9099", p)
+	}
+	t.Setenv("PORT", "")
+	if p := ProbePort(Result); p != 8081 {
+		t.Fatalf("ProbePort with nothing set = %d, want the default 8081", p)
+	}
+}

@@ -83,24 +83,13 @@ func Open(ctx context.Context, cfg config.Config, node string, log *slog.Logger)
 		q.close = rdb.Close
 		return q, nil
 	case config.ModeDirect:
-		if cfg.Store == config.StoreDynamoDB {
-			dy, err := store.OpenDynamoDB(ctx, store.DynamoOptions{Table: cfg.DynamoTable, Region: cfg.AWSRegion, Endpoint: cfg.DynamoEndpoint, Log: log})
-			if err != nil {
-				return nil, err
-			}
-			d := newDatabase(dy, "dynamodb", cfg.BatchSize, cfg.BatchLinger, log)
-			d.close = dy.Close
-			return d, nil
-		}
-		pg, err := store.OpenPostgres(ctx, store.Options{URL: cfg.DatabaseURL, Password: cfg.DatabasePassword, AppName: "ladder-vote", MaxConn: 4, Log: log})
+		st, err := store.Open(ctx, cfg, "ladder-vote", 4, log)
 		if err != nil {
 			return nil, err
 		}
-		d := NewDatabase(pg, cfg.BatchSize, cfg.BatchLinger, log)
-		if cfg.DBMigrate {
-			d.migrate = pg.Migrate
-		}
-		d.close = pg.Close
+		d := newDatabase(st, st.Dependency, cfg.BatchSize, cfg.BatchLinger, log)
+		d.migrate = st.Migrate
+		d.close = st.Close
 		return d, nil
 	}
 	return nil, fmt.Errorf("vote mode %q: want %q or %q", cfg.VoteMode, config.ModeQueue, config.ModeDirect)
