@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ladder-cdk/ladder/services/sse"
 )
 
 // voterSeed names the canary's voter. VoterID is derived from it (the first
@@ -287,48 +288,11 @@ func (w *watcher) stream(ctx context.Context, c *http.Client, eventsURL string) 
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return fmt.Errorf("GET %s: Content-Type %q, want text/event-stream", eventsURL, ct)
 	}
-	err = parseSSE(resp.Body, func(data string) {
+	err = sse.Parse(resp.Body, func(data string) {
 		var t Tally
 		if json.Unmarshal([]byte(data), &t) == nil {
 			w.add(t, time.Now())
 		}
 	})
 	return fmt.Errorf("GET %s: stream ended: %w", eventsURL, err)
-}
-
-// parseSSE calls fn with each event's data (data lines joined by "\n"),
-// per the EventSource rules that matter here: ':' starts a comment, an
-// empty line ends an event, one space after the field's colon is dropped.
-func parseSSE(r io.Reader, fn func(data string)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var data strings.Builder
-	has := false
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if has {
-				fn(data.String())
-			}
-			data.Reset()
-			has = false
-		case line[0] == ':':
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			if field == "data" {
-				if has {
-					data.WriteByte('\n')
-				}
-				data.WriteString(strings.TrimPrefix(value, " "))
-				has = true
-			}
-		}
-	}
 }

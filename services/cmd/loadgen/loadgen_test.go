@@ -288,18 +288,6 @@ func TestTextOutput(t *testing.T) {
 	}
 }
 
-func TestParseSSE(t *testing.T) {
-	in := ": comment\r\n\r\nevent: tally\r\ndata: {\"total\":1}\r\n\r\ndata:line1\ndata: line2\n\nretry: 10\n\n"
-	var got []string
-	err := parseSSE(strings.NewReader(in), func(d string) { got = append(got, d) })
-	if err != io.ErrUnexpectedEOF {
-		t.Errorf("err %v", err)
-	}
-	if len(got) != 2 || got[0] != `{"total":1}` || got[1] != "line1\nline2" {
-		t.Errorf("events %q", got)
-	}
-}
-
 func TestE2ELatencyPairing(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/ladder-cdk/ladder/services/sse"
 )
 
 // tally is the result service's JSON body (GET /api/results and each /events
@@ -143,51 +142,11 @@ func (w *sseWatcher) stream(ctx context.Context, c *http.Client, base string) er
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s/events: %s", base, resp.Status)
 	}
-	return parseSSE(resp.Body, func(data string) {
+	return sse.Parse(resp.Body, func(data string) {
 		at := time.Now()
 		var t tally
 		if json.Unmarshal([]byte(data), &t) == nil {
 			w.add(t, at)
 		}
 	})
-}
-
-// parseSSE reads a text/event-stream and calls fn with each event's data
-// (multiple data lines joined by "\n"), per the WHATWG EventSource rules that
-// matter here: comment lines start with ':', an empty line ends an event, and
-// one optional space after the field's colon is dropped.
-func parseSSE(r io.Reader, fn func(data string)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var data strings.Builder
-	hasData := false
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			if hasData {
-				fn(data.String())
-			}
-			data.Reset()
-			hasData = false
-			continue
-		}
-		if line[0] == ':' {
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		if field == "data" {
-			if hasData {
-				data.WriteByte('\n')
-			}
-			data.WriteString(value)
-			hasData = true
-		}
-	}
 }
