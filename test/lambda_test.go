@@ -438,8 +438,10 @@ func TestLambdaConstructsPassCdkNag(t *testing.T) {
 	}
 }
 
-// lambdaInputs are the files a Lambda build reads from the repository.
-var lambdaInputs = []string{"go.mod", "go.sum", "lambda-src", "services/go.mod", "services/go.sum", "services/schema"}
+// lambdaInputs are the files a Lambda build reads from the repository: the
+// root module, the handlers, and the services packages they import (the
+// schema for db-migrate, the event-stream reader for the canary).
+var lambdaInputs = []string{"go.mod", "go.sum", "lambda-src", "services/go.mod", "services/go.sum", "services/schema", "services/sse"}
 
 func copyInputs(t *testing.T, to string) {
 	t.Helper()
