@@ -2,18 +2,15 @@ package stacks
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
-	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
 
 	"github.com/ladder-cdk/ladder/stacks/k8sapp"
@@ -117,125 +114,65 @@ func NewTier3(scope constructs.Construct, id string, props Tier3Props) *Tier3 {
 		DatabaseName: dbName,
 		LogRetention: props.LogRetention,
 	})
-	t.Cache = NewRedisCache(stack, "Cache", RedisCacheProps{
-		Vpc:          vpc,
-		Subnets:      isolated,
-		NodeType:     props.RedisNodeType,
-		Replicas:     props.RedisReplicas,
-		LogRetention: props.LogRetention,
-	})
-	t.LogSearch = NewLogSearch(stack, "LogSearch", LogSearchProps{
-		Vpc:           vpc,
-		Subnets:       isolated,
-		InstanceType:  props.OpenSearchInstanceType,
-		RetentionDays: props.LogSearchRetentionDays,
-		RepoRoot:      props.RepoRoot,
-		LogRetention:  props.LogRetention,
-	})
-
-	// --- The cluster and its platform add-ons.
-	t.Eks = NewEksCluster(stack, "Eks", EksClusterProps{
-		Vpc:               vpc,
-		Subnets:           private,
-		ClusterName:       id,
-		PublicAccessCidrs: props.PublicAccessCidrs,
-		NodeInstanceType:  props.NodeInstanceType,
-		MinNodes:          props.MinNodes,
-		MaxNodes:          props.MaxNodes,
-		LogRetention:      props.LogRetention,
-		KubectlLayerZip:   filepath.Join(props.RepoRoot, kubectlLayerZip),
-		AdminRoleArn:      props.AdminRoleArn,
-		DNS:               props.DNS,
-		What:              "Tier 3",
-	})
-	cluster := t.Eks.Cluster
-
-	// Pods run on the nodes, which carry the cluster security group: it is
-	// the only group the data stores admit.
-	podsSG := cluster.ClusterSecurityGroup()
-	db.Connections.AllowDefaultPortFrom(podsSG, s("the EKS nodes' pods (worker, result)"))
-	t.Cache.AllowFrom(podsSG)
-	t.LogSearch.AllowFrom(podsSG)
-
-	images := NewVoteAppImages(stack, "Images", VoteAppImagesProps{ServicesDir: props.App.ServicesDir})
-	t.Eks.AllowPull(images)
-
-	// --- Each service account gets exactly its credentials.
-	app := k8sapp.AppProps{
-		Images: k8sapp.ServiceImages{
-			Vote: *images.Vote.ImageUri(), Worker: *images.Worker.ImageUri(), Result: *images.Result.ImageUri(),
+	// --- The app on EKS (shared with Tier 4): the Valkey queue, the log
+	// search domain, the cluster and the manifests, against Aurora, behind
+	// the Load Balancer Controller's ALB.
+	var app k8sapp.AppProps
+	eksApp := NewEksVoteApp(stack, EksVoteAppProps{
+		RepoRoot:               props.RepoRoot,
+		Vpc:                    vpc,
+		Private:                private,
+		Isolated:               isolated,
+		ClusterName:            id,
+		NodeInstanceType:       props.NodeInstanceType,
+		MinNodes:               props.MinNodes,
+		MaxNodes:               props.MaxNodes,
+		PublicAccessCidrs:      props.PublicAccessCidrs,
+		AdminRoleArn:           props.AdminRoleArn,
+		DNS:                    props.DNS,
+		RedisNodeType:          props.RedisNodeType,
+		RedisReplicas:          props.RedisReplicas,
+		OpenSearchInstanceType: props.OpenSearchInstanceType,
+		LogSearchRetentionDays: props.LogSearchRetentionDays,
+		App:                    props.App,
+		LogRetention:           props.LogRetention,
+		AlarmAction:            t.Alarms.Action,
+		What:                   "Tier 3",
+		Backend: func(app *k8sapp.AppProps) {
+			app.DatabaseSecretArn = *db.Secret.SecretArn()
+			app.ReaderHost = *db.Cluster.ClusterReadEndpoint().Hostname()
+			app.DatabaseName = dbName
 		},
-		OptionA:            props.App.OptionA,
-		OptionB:            props.App.OptionB,
-		RedisHost:          *t.Cache.PrimaryHost,
-		RedisAuthSecretArn: *t.Cache.AuthSecret.SecretArn(),
-		DatabaseSecretArn:  *db.Secret.SecretArn(),
-		ReaderHost:         *db.Cluster.ClusterReadEndpoint().Hostname(),
-		DatabaseName:       dbName,
-		Region:             *stack.Region(),
-		OpenSearchEndpoint: *t.LogSearch.Endpoint,
-		LogIndexPrefix:     t.LogSearch.IndexPrefix,
-	}.WithDefaults()
-	if props.DNS != nil {
-		app.VoteHost = VoteHostname(props.DNS)
-		app.ResultHost = ResultHostname(props.DNS)
-		// HTTPS on the ALB (the controller finds the certificate by ARN),
-		// validated through the same zone ExternalDNS writes to.
-		zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, s("Zone"), &awsroute53.HostedZoneAttributes{
-			HostedZoneId: s(props.DNS.HostedZoneID),
-			ZoneName:     s(props.DNS.DomainName),
-		})
-		cert := awscertificatemanager.NewCertificate(stack, s("Certificate"), &awscertificatemanager.CertificateProps{
-			DomainName:              s(app.VoteHost),
-			SubjectAlternativeNames: ss(app.ResultHost),
-			Validation:              awscertificatemanager.CertificateValidation_FromDns(zone),
-		})
-		app.CertificateArn = *cert.CertificateArn()
-	}
-	sa := app.ServiceAccounts
-	vote := t.Eks.PodIdentityRole("Vote", app.Namespace, sa.Vote, "Tier 3 vote pods: read the Valkey AUTH token")
-	t.Cache.AuthSecret.GrantRead(vote, nil)
-	worker := t.Eks.PodIdentityRole("Worker", app.Namespace, sa.Worker, "Tier 3 worker pods: read the Aurora and Valkey credentials")
-	db.Secret.GrantRead(worker, nil)
-	t.Cache.AuthSecret.GrantRead(worker, nil)
-	result := t.Eks.PodIdentityRole("Result", app.Namespace, sa.Result, "Tier 3 result pods: read the Aurora credentials")
-	db.Secret.GrantRead(result, nil)
-	fluentBit := t.Eks.PodIdentityRole("FluentBit", app.LoggingNamespace, sa.FluentBit, "Tier 3 Fluent Bit: write pod logs to the log search domain")
-	t.LogSearch.GrantWrite(fluentBit)
-
-	// --- The app: one manifest per object, namespaces first; everything
-	// waits for the platform (ALB controller, CSI driver, Pod Identity) and
-	// for the schema, so no pod starts against an empty database.
-	objects, err := k8sapp.Manifests(app)
-	if err != nil {
-		panic(fmt.Sprintf("Tier 3 manifests: %v", err))
-	}
-	namespaces := map[string]constructs.IConstruct{}
-	var deps []constructs.IDependable
-	for _, p := range t.Eks.Platform {
-		deps = append(deps, p)
-	}
-	deps = append(deps, t.Migration.Resource)
-	for _, obj := range objects {
-		m := obj
-		meta, _ := m["metadata"].(map[string]any)
-		name, _ := meta["name"].(string)
-		ns, _ := meta["namespace"].(string)
-		kind, _ := m["kind"].(string)
-		manifest := cluster.AddManifest(s(manifestID(kind, ns, name)), &m)
-		if kind == "Namespace" {
-			namespaces[name] = manifest
-			continue
-		}
-		if nsm, ok := namespaces[ns]; ok {
-			manifest.Node().AddDependency(nsm)
-		}
-		manifest.Node().AddDependency(deps...)
-		t.Manifests = append(t.Manifests, manifest)
-	}
-
-	t.Eks.RetainProviderLogs()
-	t.alarms(props)
+		Grant: func(_, worker, result awsiam.IRole) {
+			db.Secret.GrantRead(worker, nil)
+			db.Secret.GrantRead(result, nil)
+		},
+		Entry: func(app *k8sapp.AppProps) {
+			if props.DNS == nil {
+				return
+			}
+			app.VoteHost = VoteHostname(props.DNS)
+			app.ResultHost = ResultHostname(props.DNS)
+			// HTTPS on the ALB (the controller finds the certificate by ARN),
+			// validated through the same zone ExternalDNS writes to.
+			zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, s("Zone"), &awsroute53.HostedZoneAttributes{
+				HostedZoneId: s(props.DNS.HostedZoneID),
+				ZoneName:     s(props.DNS.DomainName),
+			})
+			cert := awscertificatemanager.NewCertificate(stack, s("Certificate"), &awscertificatemanager.CertificateProps{
+				DomainName:              s(app.VoteHost),
+				SubjectAlternativeNames: ss(app.ResultHost),
+				Validation:              awscertificatemanager.CertificateValidation_FromDns(zone),
+			})
+			app.CertificateArn = *cert.CertificateArn()
+		},
+		ManifestsAfter: []constructs.IDependable{t.Migration.Resource},
+	})
+	t.Cache, t.LogSearch, t.Eks, t.Manifests = eksApp.Cache, eksApp.LogSearch, eksApp.Eks, eksApp.Manifests
+	app = eksApp.App
+	cluster := t.Eks.Cluster
+	// Pods run on the nodes, which carry the cluster security group.
+	db.Connections.AllowDefaultPortFrom(cluster.ClusterSecurityGroup(), s("the EKS nodes' pods (worker, result)"))
 
 	output := func(id string, value *string, description string) {
 		awscdk.NewCfnOutput(stack, s(id), &awscdk.CfnOutputProps{Value: value, Description: s(description)})
@@ -269,96 +206,4 @@ func manifestID(kind, namespace, name string) string {
 	}
 	parts = append(parts, name)
 	return manifestIDRe.ReplaceAllString(strings.Join(parts, "-"), "-")
-}
-
-// alarms: Valkey, OpenSearch and the nodes (Aurora's come with Database).
-func (t *Tier3) alarms(props Tier3Props) {
-	stack, action := t.Stack, t.Alarms.Action
-	fiveMin := awscdk.Duration_Minutes(n(5))
-	oneMin := awscdk.Duration_Minutes(n(1))
-	alarm := func(id, what string, metric awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator, periods float64, missing awscloudwatch.TreatMissingData) {
-		a := awscloudwatch.NewAlarm(stack, s(id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   s("Tier 3: " + what),
-			Metric:             metric,
-			Threshold:          n(threshold),
-			ComparisonOperator: op,
-			EvaluationPeriods:  n(periods),
-			TreatMissingData:   missing,
-		})
-		a.AddAlarmAction(action)
-		a.AddOkAction(action)
-	}
-	gt := awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD
-	ge := awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-
-	// Valkey: every node (the primary moves on a failover), named
-	// <replication group>-001, -002, ...
-	rg := t.Cache.ReplicationGroup.Ref()
-	for i := 1; i <= props.RedisReplicas+1; i++ {
-		node := awscdk.Fn_Join(s(""), &[]*string{rg, s(fmt.Sprintf("-%03d", i))})
-		metric := func(name, stat string, period awscdk.Duration) awscloudwatch.IMetric {
-			return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-				Namespace:     s("AWS/ElastiCache"),
-				MetricName:    s(name),
-				DimensionsMap: &map[string]*string{"CacheClusterId": node},
-				Statistic:     s(stat),
-				Period:        period,
-			})
-		}
-		alarm(fmt.Sprintf("CacheNode%dCpuAlarm", i), fmt.Sprintf("Valkey node %03d: engine CPU above 80%% for 15 minutes (the queue's one thread is saturated: scale redisNodeType up).", i),
-			metric("EngineCPUUtilization", "Maximum", fiveMin), 80, gt, 3, awscloudwatch.TreatMissingData_MISSING)
-		alarm(fmt.Sprintf("CacheNode%dMemoryAlarm", i), fmt.Sprintf("Valkey node %03d: memory above 80%% for 15 minutes (the worker is not draining the queue, or the node is too small).", i),
-			metric("DatabaseMemoryUsagePercentage", "Maximum", fiveMin), 80, gt, 3, awscloudwatch.TreatMissingData_MISSING)
-		// Only replicas report lag; the primary's missing data is normal.
-		alarm(fmt.Sprintf("CacheNode%dReplicationLagAlarm", i), fmt.Sprintf("Valkey node %03d: a replica more than 5 s behind for 5 minutes (a failover now would lose queued votes).", i),
-			metric("ReplicationLag", "Maximum", oneMin), 5, gt, 5, awscloudwatch.TreatMissingData_NOT_BREACHING)
-	}
-
-	// OpenSearch: red (a primary shard unassigned: logs are being lost),
-	// yellow (a replica unassigned: one AZ from losing them), and disk.
-	domain := t.LogSearch.Domain
-	alarm("LogSearchRedAlarm", "the log search cluster is red for 5 minutes: a primary shard is unassigned and Fluent Bit's writes fail.",
-		domain.MetricClusterStatusRed(&awscloudwatch.MetricOptions{Statistic: s("Maximum"), Period: oneMin}), 1, ge, 5, awscloudwatch.TreatMissingData_MISSING)
-	alarm("LogSearchYellowAlarm", "the log search cluster is yellow for 15 minutes: a replica shard is unassigned (no copy in the other AZ).",
-		domain.MetricClusterStatusYellow(&awscloudwatch.MetricOptions{Statistic: s("Maximum"), Period: fiveMin}), 1, ge, 3, awscloudwatch.TreatMissingData_MISSING)
-	alarm("LogSearchFreeStorageAlarm", "a log search node has less than 4 GiB free for 15 minutes: lower logSearchRetentionDays or grow the volumes.",
-		domain.MetricFreeStorageSpace(&awscloudwatch.MetricOptions{Statistic: s("Minimum"), Period: fiveMin}), 4096, awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 3, awscloudwatch.TreatMissingData_MISSING)
-
-	// Nodes: the managed node group's Auto Scaling group is named by EKS,
-	// so its name is read at deploy time (eks:DescribeNodegroup).
-	ng := t.Eks.Nodegroup
-	lookup := customresources.NewAwsCustomResource(stack, s("NodegroupAsgName"), &customresources.AwsCustomResourceProps{
-		OnUpdate: &customresources.AwsSdkCall{
-			Service:            s("EKS"),
-			Action:             s("describeNodegroup"),
-			Parameters:         map[string]any{"clusterName": t.Eks.Cluster.ClusterName(), "nodegroupName": ng.NodegroupName()},
-			PhysicalResourceId: customresources.PhysicalResourceId_Of(ng.NodegroupName()),
-			OutputPaths:        ss("nodegroup.resources.autoScalingGroups.0.name"),
-		},
-		Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   ss("eks:DescribeNodegroup"),
-				Resources: ss(*ng.NodegroupArn()),
-			}),
-		}),
-		InstallLatestAwsSdk: b(false),
-	})
-	for _, child := range *stack.Node().Children() {
-		if *child.Node().Id() == "AWS679f53fac002430cb0da5b7982bd2287" { // the stack's AwsCustomResource function
-			suppress(child, nagReason{
-				id:        "AwsSolutions-IAM4",
-				reason:    "CDK's AwsCustomResource function writes its own logs with AWSLambdaBasicExecutionRole; what it may call is the separate, single-resource policies of its lookups.",
-				appliesTo: []string{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
-			})
-		}
-	}
-	asg := lookup.GetResponseField(s("nodegroup.resources.autoScalingGroups.0.name"))
-	alarm("NodeStatusCheckAlarm", "an EKS node fails its EC2 status checks for 5 minutes (node auto-repair should replace it; if this persists, new nodes fail too).",
-		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace:     s("AWS/EC2"),
-			MetricName:    s("StatusCheckFailed"),
-			DimensionsMap: &map[string]*string{"AutoScalingGroupName": asg},
-			Statistic:     s("Maximum"),
-			Period:        oneMin,
-		}), 1, ge, 5, awscloudwatch.TreatMissingData_MISSING)
 }
