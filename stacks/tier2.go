@@ -13,7 +13,6 @@ import (
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
@@ -257,24 +256,7 @@ func NewTier2(scope constructs.Construct, id string, props Tier2Props) *Tier2 {
 	})
 	albSG.AddIngressRule(awsec2.Peer_PrefixList(cloudFrontOriginFacingPrefixList(stack)), awsec2.Port_Tcp(n(80)), s("CloudFront origin-facing servers"), nil)
 
-	logBucket := awss3.NewBucket(stack, s("LoadBalancerLogs"), &awss3.BucketProps{
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		EnforceSSL:        b(true),
-		// ALB access logs can only be written with SSE-S3.
-		Encryption:      awss3.BucketEncryption_S3_MANAGED,
-		ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		Versioned:       b(true),
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Expiration:                          awscdk.Duration_Days(n(float64(props.LogRetentionDays))),
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(n(1)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(1)),
-		}},
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
-	suppress(logBucket, nagReason{
-		id:     "AwsSolutions-S1",
-		reason: "This bucket holds the load balancer's access logs: logging access to it into itself would log every log delivery, and into another bucket would only move the question.",
-	})
+	logBucket := NewLoadBalancerLogBucket(stack, "LoadBalancerLogs", props.LogRetentionDays)
 
 	alb := elbv2.NewApplicationLoadBalancer(stack, s("LoadBalancer"), &elbv2.ApplicationLoadBalancerProps{
 		Vpc:                     vpc,
