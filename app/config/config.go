@@ -82,7 +82,23 @@ type Config struct {
 	RedisReplicas          int    // redisReplicas: read replicas, the failover targets (1-5)
 	OpenSearchInstanceType string // openSearchInstanceType: a Graviton OpenSearch type (m7g.large.search)
 	LogSearchRetentionDays int    // logSearchRetentionDays: days a pod log index is kept in OpenSearch
+
+	// Tier4DRMode (tier4DrMode) is how the recovery region runs: "pilot-light"
+	// keeps only the data there (table replica, bucket replicas, backup
+	// copies) and brings the app up with one `cdk deploy`; "warm" runs the
+	// whole app there too, ready to take traffic when Route53 fails over.
+	Tier4DRMode string
+	// BackupVaultLockDays (backupVaultLockDays) locks Tier 4's backup vaults
+	// so no recovery point can be deleted before that many days; 0 is no
+	// lock. At most backupRetentionDays, or the copies would be refused.
+	BackupVaultLockDays int
 }
+
+// Tier 4 recovery-region modes.
+const (
+	PilotLight = "pilot-light"
+	Warm       = "warm"
+)
 
 // PublicAccessCidrs is EksPublicAccessCidrs, or allowedCidr when unset.
 func (c Config) PublicAccessCidrs() []string {
@@ -125,6 +141,9 @@ func Defaults() Config {
 		RedisReplicas:          1,
 		OpenSearchInstanceType: "m7g.large.search",
 		LogSearchRetentionDays: 14,
+		// The cheaper mode: the recovery region holds the data, not a
+		// second cluster (README, Tier 4: what each costs in recovery time).
+		Tier4DRMode: PilotLight,
 	}
 }
 
@@ -178,6 +197,8 @@ var keys = map[string]func(c *Config, raw string) error{
 	"redisReplicas":          func(c *Config, v string) error { return parseInt(&c.RedisReplicas, v) },
 	"openSearchInstanceType": func(c *Config, v string) error { c.OpenSearchInstanceType = strings.ToLower(v); return nil },
 	"logSearchRetentionDays": func(c *Config, v string) error { return parseInt(&c.LogSearchRetentionDays, v) },
+	"tier4DrMode":            func(c *Config, v string) error { c.Tier4DRMode = strings.ToLower(v); return nil },
+	"backupVaultLockDays":    func(c *Config, v string) error { return parseInt(&c.BackupVaultLockDays, v) },
 }
 
 // Keys lists the context keys this app reads, sorted.
@@ -425,6 +446,19 @@ func (c Config) validate() []string {
 		bad("backupRetentionDays", "%d must be between 1 and %d", c.BackupRetentionDays, 35*365)
 	}
 	errs = append(errs, c.validateTier3()...)
+	errs = append(errs, c.validateTier4()...)
+	return errs
+}
+
+func (c Config) validateTier4() []string {
+	var errs []string
+	bad := func(key, format string, a ...any) { errs = append(errs, key+": "+fmt.Sprintf(format, a...)) }
+	if c.Tier4DRMode != PilotLight && c.Tier4DRMode != Warm {
+		bad("tier4DrMode", "%q must be %q (data only in the recovery region) or %q (the app runs there too)", c.Tier4DRMode, PilotLight, Warm)
+	}
+	if c.BackupVaultLockDays < 0 || c.BackupVaultLockDays > c.BackupRetentionDays {
+		bad("backupVaultLockDays", "%d must be between 0 (no lock) and backupRetentionDays (%d): a locked vault refuses recovery points that expire sooner", c.BackupVaultLockDays, c.BackupRetentionDays)
+	}
 	return errs
 }
 
