@@ -28,7 +28,7 @@ const (
 	preStopSeconds       = 20
 	shutdownTimeout      = 20 // seconds; the services' SHUTDOWN_TIMEOUT
 	graceSeconds         = preStopSeconds + shutdownTimeout + 10
-	deregistrationDelay  = 30 // the ALB's draining of in-flight requests, >= preStop
+	servicePort          = 80 // the public Services' port, in front of the pods' "http"
 	runAsID              = 65532
 	albGroupOrderVote    = 10
 	albGroupOrderResult  = 20
@@ -80,25 +80,30 @@ func Objects(p AppProps) ([]runtime.Object, error) {
 				"pod-security.kubernetes.io/audit":   "restricted",
 				"pod-security.kubernetes.io/warn":    "restricted",
 				// The Load Balancer Controller adds a readiness gate to pods
-				// behind an ALB: a rollout waits until the new pods are healthy
-				// in the target group, not merely ready in the cluster.
+				// behind an ALB (through an Ingress or a TargetGroupBinding):
+				// a rollout waits until the new pods are healthy in the target
+				// group, not merely ready in the cluster.
 				readinessGateLabel: "enabled",
 			}},
 		},
 	}
 	for _, svc := range services(p) {
-		spc, err := secretProviderClass(p, svc.name, svc.secrets)
-		if err != nil {
-			return nil, err
+		objs = append(objs, &corev1.ServiceAccount{
+			TypeMeta:   typeMeta("v1", "ServiceAccount"),
+			ObjectMeta: meta(p.Namespace, svc.account, svc.name),
+			// The services never call the Kubernetes API.
+			AutomountServiceAccountToken: ptr(false),
+		})
+		// A service with no secrets (result on DynamoDB: Pod Identity
+		// credentials only) gets no SecretProviderClass and no CSI volume.
+		if svc.secrets.any() {
+			spc, err := secretProviderClass(p, svc.name, svc.secrets)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, spc)
 		}
 		objs = append(objs,
-			&corev1.ServiceAccount{
-				TypeMeta:   typeMeta("v1", "ServiceAccount"),
-				ObjectMeta: meta(p.Namespace, svc.account, svc.name),
-				// The services never call the Kubernetes API.
-				AutomountServiceAccountToken: ptr(false),
-			},
-			spc,
 			deployment(p, svc),
 			hpa(p, svc),
 			pdb(p, svc.name),
@@ -107,7 +112,11 @@ func Objects(p AppProps) ([]runtime.Object, error) {
 			objs = append(objs, service(p, svc))
 		}
 	}
-	objs = append(objs, ingresses(p)...)
+	if p.TargetGroups != nil {
+		objs = append(objs, targetGroupBindings(p)...)
+	} else {
+		objs = append(objs, ingresses(p)...)
+	}
 	fb, err := fluentBit(p)
 	if err != nil {
 		return nil, err
@@ -149,13 +158,25 @@ func services(p AppProps) []svcSpec {
 			{Name: "SHUTDOWN_TIMEOUT", Value: strconv.Itoa(shutdownTimeout) + "s"},
 		}
 	}
+	// What worker and result need to reach the vote store, and the secrets
+	// that takes. Vote, in queue mode, never touches the store.
+	storeEnv, storeSecrets := dbEnv, secretsFor{database: true}
+	if p.Store == StoreDynamoDB {
+		// No credentials here at all: the AWS SDK's default chain finds the
+		// pod's EKS Pod Identity role.
+		storeEnv, storeSecrets = []corev1.EnvVar{
+			{Name: "STORE", Value: StoreDynamoDB},
+			{Name: "DYNAMODB_TABLE", Value: p.DynamoDBTable},
+			{Name: "AWS_REGION", Value: p.Region},
+		}, secretsFor{}
+	}
 	voteEnv := append(append(common(VotePort),
 		// Queue mode: a vote is accepted once it is in Redis; the worker
-		// moves it to PostgreSQL.
+		// moves it to the store.
 		corev1.EnvVar{Name: "VOTE_MODE", Value: "queue"}), redisEnv...)
-	workerEnv := append(append(common(WorkerPort), redisEnv...), dbEnv...)
-	resultEnv := append(common(ResultPort), dbEnv...)
-	if p.ReaderHost != "" {
+	workerEnv := append(append(common(WorkerPort), redisEnv...), storeEnv...)
+	resultEnv := append(common(ResultPort), storeEnv...)
+	if p.Store == StorePostgres && p.ReaderHost != "" {
 		// Tallies come from the reader endpoint; credentials (and the
 		// database, unless named) from the secret file.
 		resultEnv = append(resultEnv, corev1.EnvVar{Name: "DATABASE_READ_URL",
@@ -165,9 +186,9 @@ func services(p AppProps) []svcSpec {
 		{name: "vote", image: p.Images.Vote, account: p.ServiceAccounts.Vote, port: VotePort, env: voteEnv,
 			secrets: secretsFor{redis: true}, size: p.Vote, public: true},
 		{name: "worker", image: p.Images.Worker, account: p.ServiceAccounts.Worker, port: WorkerPort, env: workerEnv,
-			secrets: secretsFor{database: true, redis: true}, size: p.Worker},
+			secrets: secretsFor{database: storeSecrets.database, redis: true}, size: p.Worker},
 		{name: "result", image: p.Images.Result, account: p.ServiceAccounts.Result, port: ResultPort, env: resultEnv,
-			secrets: secretsFor{database: true}, size: p.Result, public: true},
+			secrets: storeSecrets, size: p.Result, public: true},
 	}
 }
 
@@ -197,13 +218,25 @@ func deployment(p AppProps, svc svcSpec) *appsv1.Deployment {
 		// Restart only when the process itself stops answering.
 		LivenessProbe: probe("/healthz", 10, 3),
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: secretsVolume, MountPath: SecretsDir, ReadOnly: true},
 			{Name: tmpVolume, MountPath: "/tmp"},
 		},
 		SecurityContext: containerSecurity(),
 		// Logs are JSON on stdout; a crash message goes to the pod status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		ImagePullPolicy:          corev1.PullIfNotPresent,
+	}
+	// The root filesystem is read-only; a small scratch dir for anything
+	// (e.g. Go's os.TempDir) that needs one.
+	volumes := []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+		Medium: corev1.StorageMediumMemory, SizeLimit: ptr(resource.MustParse("16Mi"))}}}}
+	if svc.secrets.any() {
+		// Credentials as files from Secrets Manager, through the CSI driver.
+		container.VolumeMounts = append([]corev1.VolumeMount{{Name: secretsVolume, MountPath: SecretsDir, ReadOnly: true}}, container.VolumeMounts...)
+		volumes = append([]corev1.Volume{{Name: secretsVolume, VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
+			Driver:           SecretsStoreCSIDriver,
+			ReadOnly:         ptr(true),
+			VolumeAttributes: map[string]string{"secretProviderClass": secretProviderClassName(svc.name)},
+		}}}}, volumes...)
 	}
 	if svc.public {
 		container.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
@@ -249,17 +282,7 @@ func deployment(p AppProps, svc svcSpec) *appsv1.Deployment {
 							LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, MatchLabelKeys: []string{"pod-template-hash"}},
 					},
 					Containers: []corev1.Container{container},
-					Volumes: []corev1.Volume{
-						{Name: secretsVolume, VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
-							Driver:           SecretsStoreCSIDriver,
-							ReadOnly:         ptr(true),
-							VolumeAttributes: map[string]string{"secretProviderClass": secretProviderClassName(svc.name)},
-						}}},
-						// The root filesystem is read-only; a small scratch dir for
-						// anything (e.g. Go's os.TempDir) that needs one.
-						{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-							Medium: corev1.StorageMediumMemory, SizeLimit: ptr(resource.MustParse("16Mi"))}}},
-					},
+					Volumes:    volumes,
 				},
 			},
 		},
@@ -288,7 +311,7 @@ func service(p AppProps, svc svcSpec) *corev1.Service {
 			// so no node port is opened.
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selector(svc.name),
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: servicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 }
@@ -349,12 +372,12 @@ func ingresses(p AppProps) []runtime.Object {
 			albAnnotation + "scheme":      "internet-facing",
 			// Pod IPs are targets: no NodePort hop, and the readiness gate works.
 			albAnnotation + "target-type":                  "ip",
-			albAnnotation + "healthcheck-path":             "/healthz",
+			albAnnotation + "healthcheck-path":             HealthCheckPath,
 			albAnnotation + "healthcheck-interval-seconds": "10",
 			albAnnotation + "healthy-threshold-count":      "2",
 			albAnnotation + "unhealthy-threshold-count":    "2",
 			albAnnotation + "success-codes":                "200",
-			albAnnotation + "target-group-attributes":      "deregistration_delay.timeout_seconds=" + strconv.Itoa(deregistrationDelay),
+			albAnnotation + "target-group-attributes":      "deregistration_delay.timeout_seconds=" + strconv.Itoa(DeregistrationDelaySeconds),
 			albAnnotation + "load-balancer-attributes":     albLoadBalancerAttrs,
 			albAnnotation + "tags":                         labelPartOf + "=" + PartOf,
 		}

@@ -28,6 +28,7 @@ var scheme = func() *runtime.Scheme {
 		}
 	}
 	s.AddKnownTypes(SecretProviderClassGroupVersion, &SecretProviderClass{})
+	s.AddKnownTypes(TargetGroupBindingGroupVersion, &TargetGroupBinding{})
 	return s
 }()
 

@@ -2,6 +2,7 @@ package k8sapp
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ const (
 	redis    = "${Token[TOKEN.101]}"
 	reader   = "ladder-db.cluster-ro-x.eu-west-1.rds.amazonaws.com"
 	search   = "vpc-ladder-logs-x.eu-west-1.es.amazonaws.com"
+	table    = "${Token[TOKEN.202]}"
+	voteTG   = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/ladder-vote/0123456789abcdef"
+	resultTG = "${Token[TOKEN.303]}"
 )
 
 func baseProps() AppProps {
@@ -38,6 +42,16 @@ func baseProps() AppProps {
 		OpenSearchEndpoint: search,
 		LogIndexPrefix:     "ladder-tier3",
 	}
+}
+
+// tier4Props is Tier 4's shape: votes in DynamoDB, the Services bound to a
+// CloudFormation ALB's target groups.
+func tier4Props() AppProps {
+	p := baseProps()
+	p.Store, p.DynamoDBTable = StoreDynamoDB, table
+	p.DatabaseSecretArn, p.ReaderHost = "", ""
+	p.TargetGroups = &TargetGroupArns{Vote: voteTG, Result: resultTG}
+	return p
 }
 
 func withDomain(p AppProps) AppProps {
@@ -77,15 +91,19 @@ func all[T runtime.Object](objs []runtime.Object) map[string]T {
 var appServices = []string{"vote", "worker", "result"}
 
 func TestEveryObjectDecodesStrictly(t *testing.T) {
-	for name, p := range map[string]AppProps{"no domain": baseProps(), "domain": withDomain(baseProps())} {
+	for name, p := range map[string]AppProps{"no domain": baseProps(), "domain": withDomain(baseProps()), "tier4": tier4Props()} {
 		t.Run(name, func(t *testing.T) {
 			objs := decoded(t, p)
 			var kinds []string
 			for _, o := range objs {
 				kinds = append(kinds, o.GetObjectKind().GroupVersionKind().Kind)
 			}
+			lb := "Ingress"
+			if p.TargetGroups != nil {
+				lb = "TargetGroupBinding"
+			}
 			for _, k := range []string{"Namespace", "ServiceAccount", "SecretProviderClass", "Deployment", "Service",
-				"Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "DaemonSet", "ConfigMap", "ClusterRole", "ClusterRoleBinding"} {
+				lb, "HorizontalPodAutoscaler", "PodDisruptionBudget", "DaemonSet", "ConfigMap", "ClusterRole", "ClusterRoleBinding"} {
 				if !slices.Contains(kinds, k) {
 					t.Errorf("no %s among %v", k, kinds)
 				}
@@ -103,6 +121,11 @@ func TestDecodeRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t4, err := Manifests(tier4Props())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms = append(ms, t4...)
 	find := func(kind string) map[string]any {
 		for _, m := range ms {
 			if m["kind"] == kind {
@@ -123,7 +146,16 @@ func TestDecodeRejects(t *testing.T) {
 	hpa["spec"].(map[string]any)["maxReplicas"] = "ten" // wrong type
 	sec := find("Namespace")
 	sec["kind"], sec["data"] = "Secret", map[string]any{"password": "c2VjcmV0"} // a kind the app never emits
-	for name, m := range map[string]map[string]any{"unknown field": dep, "unknown CRD field": spc, "wrong type": hpa, "unexpected kind": sec} {
+	tgb := find("TargetGroupBinding")
+	spec := tgb["spec"].(map[string]any)
+	spec["targetGroupArn"] = spec["targetGroupARN"] // misspelt (the CRD's field is targetGroupARN)
+	delete(spec, "targetGroupARN")
+	// The security-group rule is CloudFormation's: the app never asks the
+	// controller for one.
+	tgbNet := find("TargetGroupBinding")
+	tgbNet["spec"].(map[string]any)["networking"] = map[string]any{"ingress": []any{}}
+	for name, m := range map[string]map[string]any{"unknown field": dep, "unknown CRD field": spc, "wrong type": hpa, "unexpected kind": sec,
+		"misspelt TargetGroupBinding field": tgb, "TargetGroupBinding networking": tgbNet} {
 		if _, err := Decode(m); err == nil {
 			t.Errorf("%s: Decode accepted %v", name, m)
 		}
@@ -538,6 +570,159 @@ func TestInvalidProps(t *testing.T) {
 		mutate(&p)
 		if _, err := Manifests(p); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestDynamoDBStore(t *testing.T) {
+	objs := decoded(t, tier4Props())
+	deps := all[*appsv1.Deployment](objs)
+	const redisURL = "rediss://" + redis + ":6379/0"
+	common := map[string]string{"OPTION_A": "Cats", "OPTION_B": "Dogs", "SHUTDOWN_TIMEOUT": "20s"}
+	dynamo := map[string]string{"STORE": "dynamodb", "DYNAMODB_TABLE": table, "AWS_REGION": "eu-west-1"}
+	// The exact environment: the names services/internal/config reads, and
+	// nothing of PostgreSQL's. Vote (queue mode) never touches the store.
+	want := map[string][]map[string]string{
+		"vote":   {common, {"PORT": "8080", "VOTE_MODE": "queue", "REDIS_URL": redisURL, "REDIS_PASSWORD_FILE": "/run/secrets/redis-password"}},
+		"worker": {common, dynamo, {"PORT": "8082", "REDIS_URL": redisURL, "REDIS_PASSWORD_FILE": "/run/secrets/redis-password"}},
+		"result": {common, dynamo, {"PORT": "8081"}},
+	}
+	for svc, parts := range want {
+		exact := map[string]string{}
+		for _, part := range parts {
+			for k, v := range part {
+				exact[k] = v
+			}
+		}
+		if got := envOf(deps[svc]); !maps.Equal(got, exact) {
+			t.Errorf("%s env %v, want exactly %v", svc, got, exact)
+		}
+	}
+	ms, _ := Manifests(tier4Props())
+	b, _ := json.Marshal(ms)
+	for _, bad := range []string{"DATABASE_", "database.json", "postgres"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("DynamoDB mode renders %q", bad)
+		}
+	}
+
+	// Worker and vote mount only the Redis token; result, with nothing
+	// to mount, has no SecretProviderClass and no CSI volume at all.
+	spcs := all[*SecretProviderClass](objs)
+	for svc, arns := range map[string][]string{"vote": {redisArn}, "worker": {redisArn}} {
+		var objects []ascpObject
+		if spcs[svc+"-secrets"] == nil {
+			t.Fatalf("no SecretProviderClass for %s", svc)
+		}
+		if err := yaml.UnmarshalStrict([]byte(spcs[svc+"-secrets"].Spec.Parameters["objects"]), &objects); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, o := range objects {
+			got = append(got, o.ObjectName)
+		}
+		if !slices.Equal(got, arns) {
+			t.Errorf("%s mounts %v, want exactly %v", svc, got, arns)
+		}
+	}
+	if len(spcs) != 2 || spcs["result-secrets"] != nil {
+		t.Errorf("SecretProviderClasses %v: want vote's and worker's only", slices.Collect(maps.Keys(spcs)))
+	}
+	ps := deps["result"].Spec.Template.Spec
+	for _, v := range ps.Volumes {
+		if v.CSI != nil || v.Name == "secrets" {
+			t.Errorf("result: volume %+v; it has no secrets", v)
+		}
+	}
+	for _, m := range ps.Containers[0].VolumeMounts {
+		if m.MountPath == "/run/secrets" {
+			t.Errorf("result: mount %+v; it has no secrets", m)
+		}
+	}
+	if len(ps.Volumes) != 1 || ps.Volumes[0].EmptyDir == nil || len(ps.Containers[0].VolumeMounts) != 1 || ps.Containers[0].VolumeMounts[0].MountPath != "/tmp" {
+		t.Errorf("result: volumes %+v mounts %+v: want the /tmp scratch dir only", ps.Volumes, ps.Containers[0].VolumeMounts)
+	}
+	if !slices.ContainsFunc(deps["worker"].Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.CSI != nil && v.CSI.VolumeAttributes["secretProviderClass"] == "worker-secrets"
+	}) {
+		t.Errorf("worker: no CSI volume for its Redis token")
+	}
+	if _, err := secretProviderClass(tier4Props().withDefaults(), "result", secretsFor{}); err == nil {
+		t.Error("an empty SecretProviderClass was built")
+	}
+}
+
+func TestTargetGroupBindings(t *testing.T) {
+	p := baseProps()
+	p.TargetGroups = &TargetGroupArns{Vote: voteTG, Result: resultTG}
+	ms, err := Manifests(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decoded(t, p)
+	if ings := all[*networkingv1.Ingress](objs); len(ings) != 0 {
+		t.Errorf("Ingresses %v with TargetGroups: the ALB is CloudFormation's", slices.Collect(maps.Keys(ings)))
+	}
+	tgbs := all[*TargetGroupBinding](objs)
+	svcs := all[*corev1.Service](objs)
+	if len(tgbs) != 2 {
+		t.Errorf("%d TargetGroupBindings, want vote and result", len(tgbs))
+	}
+	for svc, arn := range map[string]string{"vote": voteTG, "result": resultTG} {
+		b := tgbs[svc]
+		if b == nil {
+			t.Fatalf("no TargetGroupBinding %s", svc)
+		}
+		if b.APIVersion != "elbv2.k8s.aws/v1beta1" || b.Namespace != "ladder" || b.Spec.TargetGroupARN != arn || b.Spec.TargetType != "ip" {
+			t.Errorf("%s: %+v", svc, b)
+		}
+		// The binding names the Service and its port (the controller
+		// registers the pods at that port's targetPort).
+		if s := svcs[svc]; s == nil || b.Spec.ServiceRef.Name != s.Name || b.Spec.ServiceRef.Port.IntValue() != int(s.Spec.Ports[0].Port) {
+			t.Errorf("%s: serviceRef %+v, Service %+v", svc, b.Spec.ServiceRef, s)
+		}
+	}
+	// No spec.networking: the rule from the ALB to the pods is made in
+	// CloudFormation, not by the controller.
+	for _, m := range ms {
+		if m["kind"] == "TargetGroupBinding" {
+			if _, ok := m["spec"].(map[string]any)["networking"]; ok {
+				t.Errorf("%v sets spec.networking", m["metadata"])
+			}
+		}
+	}
+	// The controller injects readiness gates for TargetGroupBinding pods too.
+	if ns := all[*corev1.Namespace](objs)["ladder"]; ns.Labels["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+}
+
+func TestInvalidTier4Props(t *testing.T) {
+	if _, err := Manifests(tier4Props()); err != nil {
+		t.Fatalf("tier4Props: %v", err)
+	}
+	// Each mutation of a valid Tier 4 shape fails with an error naming the field.
+	for name, c := range map[string]struct {
+		mutate func(*AppProps)
+		want   string
+	}{
+		"unknown store":             {func(p *AppProps) { p.Store = "mysql" }, `Store must be`},
+		"dynamodb without table":    {func(p *AppProps) { p.DynamoDBTable = "" }, "DynamoDBTable is required"},
+		"dynamodb with db secret":   {func(p *AppProps) { p.DatabaseSecretArn = dbArn }, "DatabaseSecretArn must be empty"},
+		"dynamodb with reader":      {func(p *AppProps) { p.ReaderHost = reader }, "ReaderHost must be empty"},
+		"dynamodb with db name":     {func(p *AppProps) { p.DatabaseName = "votes" }, "DatabaseName must be empty"},
+		"postgres with table":       {func(p *AppProps) { p.Store, p.DatabaseSecretArn = StorePostgres, dbArn }, "DynamoDBTable is for"},
+		"postgres without secret":   {func(p *AppProps) { p.Store, p.DynamoDBTable = "", "" }, "DatabaseSecretArn is required"},
+		"target groups with hosts":  {func(p *AppProps) { p.VoteHost, p.ResultHost = "vote.example.com", "result.example.com" }, "must be empty with TargetGroups"},
+		"target groups with cert":   {func(p *AppProps) { p.CertificateArn = certArn }, "must be empty with TargetGroups"},
+		"target group ARN missing":  {func(p *AppProps) { p.TargetGroups = &TargetGroupArns{Vote: voteTG} }, "TargetGroups.Result is required"},
+		"target group ARN missing2": {func(p *AppProps) { p.TargetGroups = &TargetGroupArns{Result: resultTG} }, "TargetGroups.Vote is required"},
+	} {
+		p := tier4Props()
+		c.mutate(&p)
+		_, err := Manifests(p)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, c.want)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 // Package k8sapp builds every Kubernetes object the voting app needs on the
-// Tier 3 cluster (namespace, service accounts, Deployments, Services,
-// Ingresses, autoscalers, disruption budgets, SecretProviderClasses and the
-// Fluent Bit log shipper) from typed Go values: k8s.io/api structs, and a
-// small typed struct for the Secrets Store CSI driver's CRD. A misspelt field
+// Tier 3 and Tier 4 clusters (namespace, service accounts, Deployments,
+// Services, Ingresses or TargetGroupBindings, autoscalers, disruption
+// budgets, SecretProviderClasses and the Fluent Bit log shipper) from typed Go
+// values: k8s.io/api structs, and small typed structs for the Secrets Store
+// CSI driver's and the AWS Load Balancer Controller's CRDs. A misspelt field
 // fails at compile time; Decode checks a rendered object strictly.
 //
 // The package is pure Go (no CDK): string fields may hold CDK token strings
@@ -38,7 +39,22 @@ const (
 	VotePort   = 8080
 	ResultPort = 8081
 	WorkerPort = 8082
+
+	// Vote stores (AppProps.Store); the services' STORE values.
+	StorePostgres = "postgres"
+	StoreDynamoDB = "dynamodb"
+
+	// What an ALB target group in front of vote or result must use to agree
+	// with the pods (Tier 4 makes its target groups in CloudFormation): the
+	// health check path, and a deregistration delay no shorter than the
+	// pods' preStop sleep.
+	HealthCheckPath            = "/healthz"
+	DeregistrationDelaySeconds = 30
 )
+
+// TargetGroupArns are the ARNs of the target groups (target type ip) the
+// vote and result Services are bound to (CDK tokens are fine).
+type TargetGroupArns struct{ Vote, Result string }
 
 // ServiceImages are the image URIs of the three services (CDK tokens are fine).
 type ServiceImages struct{ Vote, Worker, Result string }
@@ -80,8 +96,18 @@ type AppProps struct {
 	RedisAuthSecretArn     string
 	RedisAuthSecretJSONKey string
 
+	// Store selects the vote store: "" or StorePostgres (Aurora; needs
+	// DatabaseSecretArn) or StoreDynamoDB (needs DynamoDBTable; no database
+	// secret, so no SecretProviderClass entry for one). In DynamoDB mode the
+	// worker and result pods call DynamoDB with their EKS Pod Identity role
+	// (the AWS SDK's default credential chain).
+	Store string
+	// DynamoDBTable is the table name (a literal or a token); DynamoDB only.
+	DynamoDBTable string
+
 	// DatabaseSecretArn is the Aurora (RDS-style JSON) secret: host, port,
-	// username, password, dbname. The writer is taken from it.
+	// username, password, dbname. The writer is taken from it. PostgreSQL
+	// only, like ReaderHost, DatabasePort and DatabaseName.
 	DatabaseSecretArn string
 	// ReaderHost is the Aurora reader endpoint the result service reads from;
 	// "" reads from the writer. DatabasePort defaults to 5432; DatabaseName ""
@@ -96,6 +122,14 @@ type AppProps struct {
 	// CertificateArn (ACM) turns on HTTPS with an HTTP->HTTPS redirect. It
 	// requires the host names.
 	CertificateArn string
+
+	// TargetGroups, when set, bind the vote and result Services to target
+	// groups made outside the cluster (the rung's own ALB, in
+	// CloudFormation) with TargetGroupBinding objects instead of Ingresses.
+	// The ALB, its listeners and certificate and its DNS records are then
+	// CloudFormation's, so VoteHost, ResultHost and CertificateArn must be
+	// empty.
+	TargetGroups *TargetGroupArns
 
 	Vote, Worker, Result Sizing
 
@@ -183,6 +217,7 @@ func (p AppProps) withDefaults() AppProps {
 	def(&p.OptionB, "Dogs")
 	def(&p.FluentBitImage, DefaultFluentBitImage)
 	def(&p.LogIndexPrefix, "ladder")
+	def(&p.Store, StorePostgres)
 	if p.RedisPort == 0 {
 		p.RedisPort = 6379
 	}
@@ -211,7 +246,6 @@ func (p AppProps) validate() error {
 	req("Images.Result", p.Images.Result)
 	req("RedisHost", p.RedisHost)
 	req("RedisAuthSecretArn", p.RedisAuthSecretArn)
-	req("DatabaseSecretArn", p.DatabaseSecretArn)
 	req("Region", p.Region)
 	req("OpenSearchEndpoint", p.OpenSearchEndpoint)
 	if strings.Contains(p.OpenSearchEndpoint, "://") {
@@ -222,6 +256,31 @@ func (p AppProps) validate() error {
 	}
 	if p.CertificateArn != "" && p.VoteHost == "" {
 		errs = append(errs, errors.New("CertificateArn needs VoteHost and ResultHost: a certificate is for a host name"))
+	}
+	// A field the chosen store does not use is an error, not silently
+	// ignored: it would mean the caller expects a database it will not get.
+	switch p.Store {
+	case StorePostgres:
+		req("DatabaseSecretArn", p.DatabaseSecretArn)
+		if p.DynamoDBTable != "" {
+			errs = append(errs, errors.New(`DynamoDBTable is for Store "dynamodb"; the postgres store does not use it`))
+		}
+	case StoreDynamoDB:
+		req("DynamoDBTable", p.DynamoDBTable)
+		for _, f := range []struct{ name, v string }{{"DatabaseSecretArn", p.DatabaseSecretArn}, {"ReaderHost", p.ReaderHost}, {"DatabaseName", p.DatabaseName}} {
+			if f.v != "" {
+				errs = append(errs, fmt.Errorf(`%s must be empty with Store "dynamodb": it configures the postgres store`, f.name))
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf(`Store must be "", %q or %q, got %q`, StorePostgres, StoreDynamoDB, p.Store))
+	}
+	if p.TargetGroups != nil {
+		req("TargetGroups.Vote", p.TargetGroups.Vote)
+		req("TargetGroups.Result", p.TargetGroups.Result)
+		if p.VoteHost != "" || p.ResultHost != "" || p.CertificateArn != "" {
+			errs = append(errs, errors.New("VoteHost, ResultHost and CertificateArn must be empty with TargetGroups: the ALB, its certificate and its DNS records are then made outside the cluster"))
+		}
 	}
 	if p.Namespace == p.LoggingNamespace {
 		errs = append(errs, errors.New("LoggingNamespace must differ from Namespace: the app namespace enforces the restricted Pod Security Standard, which forbids Fluent Bit's host paths"))

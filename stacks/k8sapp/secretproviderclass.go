@@ -66,10 +66,17 @@ type ascpPath struct {
 // secretsFor lists what one service needs mounted.
 type secretsFor struct{ database, redis bool }
 
+func (s secretsFor) any() bool { return s.database || s.redis }
+
 // secretProviderClass maps the service's secrets, by ARN only, to files in
 // SecretsDir: the database secret whole (the services parse the RDS JSON
 // themselves) as DatabaseFile, the Redis AUTH token as RedisPasswordFile.
 func secretProviderClass(p AppProps, svc string, need secretsFor) (*SecretProviderClass, error) {
+	if !need.any() {
+		// An empty objects list would still be a valid class and mount an
+		// empty directory: the caller must emit neither.
+		return nil, fmt.Errorf("%s: no secrets to mount, so no SecretProviderClass", svc)
+	}
 	var objs []ascpObject
 	if need.database {
 		objs = append(objs, ascpObject{ObjectName: p.DatabaseSecretArn, ObjectType: "secretsmanager", ObjectAlias: DatabaseFile})
