@@ -65,6 +65,9 @@ func setup(ctx context.Context, cfg config.Config, host string, log *slog.Logger
 	where := []any{"redis", config.Redact(cfg.RedisURL), "redis_key_prefix", cfg.RedisKeyPrefix}
 	if cfg.VoteMode == config.ModeDirect {
 		where = []any{"database", config.Redact(cfg.DatabaseURL), "db_migrate", cfg.DBMigrate}
+		if cfg.Store == config.StoreDynamoDB {
+			where = []any{"dynamodb_table", cfg.DynamoTable, "aws_region", cfg.AWSRegion}
+		}
 	}
 	log.Info("starting", append([]any{"mode", cfg.VoteMode, "port", cfg.Port, "hostname", host,
 		"batch_size", cfg.BatchSize, "batch_linger", cfg.BatchLinger.String()}, where...)...)

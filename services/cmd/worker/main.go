@@ -84,6 +84,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		Keys:            queue.NewKeys(cfg.RedisKeyPrefix),
 		ID:              cfg.WorkerID,
 		Store:           st,
+		StoreName:       cfg.Store,
 		BatchSize:       cfg.BatchSize,
 		HeartbeatTTL:    cfg.HeartbeatTTL,
 		ShutdownTimeout: cfg.ShutdownTimeout,

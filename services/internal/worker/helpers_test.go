@@ -70,6 +70,7 @@ func (e *env) newWorker(id string, tweak func(*worker.Options)) *worker.Worker {
 		Keys:            e.keys,
 		ID:              id,
 		Store:           e.store,
+		StoreName:       "postgres",
 		BatchSize:       50,
 		HeartbeatTTL:    time.Second,
 		ShutdownTimeout: 5 * time.Second,

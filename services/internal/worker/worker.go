@@ -57,6 +57,9 @@ type Options struct {
 	ID        string
 	Lanes     int // batches in flight; default DefaultLanes
 	Store     Store
+	// StoreName names the store in logs and errors ("postgres",
+	// "dynamodb"); default "store".
+	StoreName string
 	BatchSize int
 	// FetchWait is how long one blocking fetch waits for a vote; it also
 	// bounds how long a stop request waits for an idle fetch to return.
@@ -111,6 +114,9 @@ func New(o Options) *Worker {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 20 * time.Second
+	}
+	if o.StoreName == "" {
+		o.StoreName = "store"
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -284,7 +290,7 @@ func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) 
 	}
 	if len(votes) > 0 {
 		var took time.Duration
-		err := w.retry(ctx, "postgres", "apply votes", func(ctx context.Context) error {
+		err := w.retry(ctx, w.o.StoreName, "apply votes", func(ctx context.Context) error {
 			start := time.Now()
 			err := w.o.Store.ApplyVotes(ctx, votes)
 			took = time.Since(start)
