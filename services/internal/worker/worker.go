@@ -54,9 +54,9 @@ type Options struct {
 	Redis redis.UniversalClient
 	Keys  queue.Keys
 	// ID names the worker (WORKER_ID): its heartbeat and processing lists.
-	ID        string
-	Lanes     int // batches in flight; default DefaultLanes
-	Store     Store
+	ID    string
+	Lanes int // batches in flight; default DefaultLanes
+	Store Store
 	// StoreName names the store in logs and errors ("postgres",
 	// "dynamodb"); default "store".
 	StoreName string
