@@ -53,8 +53,9 @@ type EksVoteAppProps struct {
 	// token is granted here).
 	Grant func(vote, worker, result awsiam.IRole)
 	// Entry fills how requests reach vote and result (Ingress host names and
-	// certificate, or target groups of the rung's own load balancer).
-	Entry func(app *k8sapp.AppProps)
+	// certificate, or target groups of the rung's own load balancer, which
+	// reach the pods through the cluster's security group).
+	Entry func(app *k8sapp.AppProps, cluster *EksCluster)
 	// ManifestsAfter are what the app's pods need to exist first besides the
 	// platform add-ons (the schema migration, a load balancer).
 	ManifestsAfter []constructs.IDependable
@@ -134,7 +135,7 @@ func NewEksVoteApp(stack awscdk.Stack, props EksVoteAppProps) *EksVoteApp {
 	}
 	props.Backend(&app)
 	app = app.WithDefaults()
-	props.Entry(&app)
+	props.Entry(&app, a.Eks)
 	a.App = app
 
 	// --- Each service account gets exactly its credentials.

@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -44,6 +46,10 @@ type LadderProps struct {
 	RedisReplicas                int
 	OpenSearchInstanceType       string
 	LogSearchRetentionDays       int
+
+	// Tier4Warm runs the app in the DR region too (tier4DrMode=warm).
+	Tier4Warm           bool
+	BackupVaultLockDays int
 }
 
 // Ladder is every stack the selected rungs need, by stack name.
@@ -62,13 +68,16 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 		}
 		return e
 	}
-	stackProps := func(name, description string) awscdk.StackProps {
+	stackPropsIn := func(region, name, description string) awscdk.StackProps {
 		return awscdk.StackProps{
 			StackName:   s(name),
-			Env:         env(props.PrimaryRegion),
+			Env:         env(region),
 			Description: s(description),
 			Tags:        &map[string]*string{"ladder:project": s(props.Project)},
 		}
+	}
+	stackProps := func(name, description string) awscdk.StackProps {
+		return stackPropsIn(props.PrimaryRegion, name, description)
 	}
 	for _, rung := range props.Rungs {
 		switch rung {
@@ -148,6 +157,39 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 				LogRetention:           props.LogRetention,
 			})
 			l.Stacks[name] = t.Stack
+		case 4:
+			name := props.Project + "-Tier4"
+			drMode := "pilot light: the data only"
+			if props.Tier4Warm {
+				drMode = "warm: the data and the app"
+			}
+			t := NewTier4(app, name, Tier4Props{
+				Primary:                stackPropsIn(props.PrimaryRegion, name, "Ladder Tier 4 (1,000,000+ users), primary region: Route53 failover -> ALB -> EKS (vote, worker, result) -> Valkey queue and a DynamoDB global table; logs replicated and backups copied to "+props.DRRegion),
+				DR:                     stackPropsIn(props.DRRegion, name+"-DR", "Ladder Tier 4 recovery region ("+drMode+"): the table replica's key, the log replica bucket, the backup copy vault"),
+				RepoRoot:               props.RepoRoot,
+				Warm:                   props.Tier4Warm,
+				TableName:              strings.ToLower(props.Project) + "-tier4-votes",
+				NodeInstanceType:       props.Tier3NodeInstanceType,
+				MinNodes:               props.Tier3MinNodes,
+				MaxNodes:               props.Tier3MaxNodes,
+				PublicAccessCidrs:      props.EksPublicAccessCidrs,
+				AdminRoleArn:           props.EksAdminRoleArn,
+				NatGateways:            props.NatGateways,
+				RedisNodeType:          props.RedisNodeType,
+				RedisReplicas:          props.RedisReplicas,
+				OpenSearchInstanceType: props.OpenSearchInstanceType,
+				LogSearchRetentionDays: props.LogSearchRetentionDays,
+				DeletionProtection:     props.DeletionProtection,
+				BackupRetentionDays:    props.BackupRetentionDays,
+				VaultLockDays:          props.BackupVaultLockDays,
+				DNS:                    props.DNS,
+				App:                    props.App,
+				AlarmEmail:             props.AlarmEmail,
+				LogRetention:           props.LogRetention,
+				LogRetentionDays:       props.LogRetentionDays,
+			})
+			l.Stacks[name+"-DR"] = t.DR.Stack
+			l.Stacks[name] = t.Primary.Stack
 		}
 	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: b(true)}), nil)

@@ -179,9 +179,12 @@ func ReplicateBucket(scope constructs.Construct, id string, source awss3.Bucket,
 	stack := awscdk.Stack_Of(c)
 	sourceID := fmt.Sprint(stack.Resolve(stack.GetLogicalId(cfn)))
 	suppress(policy, nagReason{
-		id:        "AwsSolutions-IAM5",
-		reason:    "Replication reads every object version of the source bucket and writes it into the DR bucket; object keys are not known in advance, so the object ARNs end in /*. Actions are named and limited to these two buckets.",
-		appliesTo: []string{"Resource::<" + sourceID + ".Arn>/*", "Resource::" + nagToken(stack, props.DestinationBucketArn) + "/*"},
+		id:     "AwsSolutions-IAM5",
+		reason: "Replication reads every object version of the source bucket and writes it into the DR bucket; object keys are not known in advance, so the object ARNs end in /*. Actions are named and limited to these two buckets.",
+		appliesTo: []string{"Resource::<" + sourceID + ".Arn>/*", "Resource::" + nagToken(stack, props.DestinationBucketArn) + "/*",
+			// The DR bucket read across regions: cdk-nag names it by the
+			// rendered Fn::GetStackOutput (no other resource here is one).
+			nagRegex + `/^Resource::\{"Fn::GetStackOutput":\{[^{}]*\}\}\/\*$/`},
 	})
 
 	status := s("Enabled")

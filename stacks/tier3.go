@@ -147,7 +147,7 @@ func NewTier3(scope constructs.Construct, id string, props Tier3Props) *Tier3 {
 			db.Secret.GrantRead(worker, nil)
 			db.Secret.GrantRead(result, nil)
 		},
-		Entry: func(app *k8sapp.AppProps) {
+		Entry: func(app *k8sapp.AppProps, _ *EksCluster) {
 			if props.DNS == nil {
 				return
 			}

@@ -28,13 +28,14 @@ func TestInvalidConfigurationAddsNothing(t *testing.T) {
 
 func TestTierSelectsRungs(t *testing.T) {
 	tier2Stacks := strings.Join([]string{tier2, tier2Edge, tier2EdgeAlarms}, ",")
+	tier4Stacks := tier4 + "," + tier4DR
 	for _, c := range []struct {
 		tier any
 		want string
 	}{
 		{"1", tier1}, {"tier1", tier1}, {[]any{1.0}, tier1},
-		{"2", tier2Stacks}, {"all", tier1 + "," + tier2Stacks + "," + tier3}, {[]any{1.0, 2.0}, tier1 + "," + tier2Stacks},
-		{"3", tier3},
+		{"2", tier2Stacks}, {"all", tier1 + "," + tier2Stacks + "," + tier3 + "," + tier4Stacks}, {[]any{1.0, 2.0}, tier1 + "," + tier2Stacks},
+		{"3", tier3}, {"4", tier4Stacks},
 	} {
 		app := newApp(map[string]any{"tier": c.tier})
 		l, _, err := ladder.New(app, repoRoot())

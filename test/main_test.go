@@ -43,6 +43,9 @@ var fullContext = map[string]any{
 	"account":      "123456789012",
 	"alarmEmail":   "ops@example.com",
 	"allowedCidr":  "203.0.113.0/24",
+	// The recovery region runs the app too, so both Tier 4 modes are
+	// synthesized (pilot light with the defaults).
+	"tier4DrMode": "warm",
 }
 
 func repoRoot() string {

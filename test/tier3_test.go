@@ -166,8 +166,14 @@ func TestTier3KubectlLayerFromNpm(t *testing.T) {
 // (ARNs, endpoints, image URIs) replaced by a placeholder string.
 func manifests(t *testing.T, s *synthesized) map[string]map[string]any {
 	t.Helper()
+	return manifestsOf(t, s, tier3)
+}
+
+// manifestsOf is manifests for any stack running the app on EKS.
+func manifestsOf(t *testing.T, s *synthesized, stack string) map[string]map[string]any {
+	t.Helper()
 	out := map[string]map[string]any{}
-	for id, r := range s.resources(t, tier3, "Custom::AWSCDK-EKS-KubernetesResource") {
+	for id, r := range s.resources(t, stack, "Custom::AWSCDK-EKS-KubernetesResource") {
 		var objs []map[string]any
 		if err := json.Unmarshal([]byte(placeholders(props(r)["Manifest"])), &objs); err != nil {
 			t.Fatalf("%s: manifest is not JSON: %v", id, err)

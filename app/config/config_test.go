@@ -102,6 +102,9 @@ func TestInvalidValues(t *testing.T) {
 		{map[string]any{"colour": "blue"}, []string{"colour: unknown context key", "known keys:"}},
 		{map[string]any{"optionA": map[string]any{"x": 1}}, []string{"optionA:", "unsupported value"}},
 		{map[string]any{"tier3NodeInstanceType": "m7i.large"}, []string{"tier3NodeInstanceType:", "not a Graviton"}},
+		{map[string]any{"tier4DrMode": "cold"}, []string{"tier4DrMode:", `"cold" must be "pilot-light"`, `or "warm"`}},
+		{map[string]any{"backupVaultLockDays": "-1"}, []string{"backupVaultLockDays:", "between 0 (no lock) and backupRetentionDays (14)"}},
+		{map[string]any{"backupVaultLockDays": "15"}, []string{"backupVaultLockDays:", "refuses recovery points that expire sooner"}},
 		{map[string]any{"tier3MinNodes": "1"}, []string{"tier3MinNodes:", "between 2 and 100", "two AZs"}},
 		{map[string]any{"tier3MinNodes": "4", "tier3MaxNodes": "3"}, []string{"tier3MaxNodes:", "at least tier3MinNodes (4)"}},
 		{map[string]any{"tier3MaxNodes": "101"}, []string{"tier3MaxNodes:", "at most 100"}},
@@ -180,5 +183,19 @@ func TestTier3Overrides(t *testing.T) {
 		if !tc.check(c) {
 			t.Errorf("%v: got %+v", tc.ctx, c)
 		}
+	}
+}
+
+func TestTier4Settings(t *testing.T) {
+	d := Defaults()
+	if d.Tier4DRMode != PilotLight || d.BackupVaultLockDays != 0 {
+		t.Errorf("defaults: tier4DrMode %q, backupVaultLockDays %d; want pilot-light and no lock", d.Tier4DRMode, d.BackupVaultLockDays)
+	}
+	c, err := FromContext(map[string]any{"tier4DrMode": "WARM", "backupVaultLockDays": 7.0, "backupRetentionDays": "30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tier4DRMode != Warm || c.BackupVaultLockDays != 7 {
+		t.Errorf("got tier4DrMode %q, backupVaultLockDays %d", c.Tier4DRMode, c.BackupVaultLockDays)
 	}
 }

@@ -71,6 +71,9 @@ func Props(cfg config.Config, root string) stacks.LadderProps {
 		RedisReplicas:          cfg.RedisReplicas,
 		OpenSearchInstanceType: cfg.OpenSearchInstanceType,
 		LogSearchRetentionDays: cfg.LogSearchRetentionDays,
+
+		Tier4Warm:           cfg.Tier4DRMode == config.Warm,
+		BackupVaultLockDays: cfg.BackupVaultLockDays,
 	}
 }
 

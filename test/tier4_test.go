@@ -1,0 +1,426 @@
+package test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ladder-cdk/ladder/app/ladder"
+	"github.com/ladder-cdk/ladder/stacks/k8sapp"
+)
+
+// Tier 4 is "1,000,000+ users": votes in a DynamoDB global table, the app
+// on EKS behind a CloudFormation ALB per region, Route53 failover between
+// the regions, logs replicated and backups copied to the recovery region.
+// The defaults run the recovery region as a pilot light (data only); the
+// full context runs it warm (the app too).
+const (
+	tier4   = "Ladder-Tier4"
+	tier4DR = "Ladder-Tier4-DR"
+	// Regions of the defaults (primaryRegion, drRegion).
+	tier4PrimaryRegion = "us-west-2"
+	tier4DRRegion      = "us-east-2"
+	tier4Table         = "ladder-tier4-votes"
+)
+
+// stackOutputFromDR reports a weak cross-region reference to the DR stack:
+// the primary reads DR values when it deploys, with no custom resource.
+func stackOutputFromDR(v any) bool {
+	m, _ := v.(map[string]any)
+	ref, _ := m["Fn::GetStackOutput"].(map[string]any)
+	return ref["StackName"] == tier4DR && ref["Region"] == tier4DRRegion
+}
+
+// The two stacks live in their regions, and the DR stack is deployed first
+// (`cdk deploy 'Ladder-Tier4*'` orders them): it holds what the primary
+// points at.
+func TestTier4StacksRegionsAndOrder(t *testing.T) {
+	for _, set := range []*synthesized{defaults, full} {
+		p, dr := set.stacks[tier4], set.stacks[tier4DR]
+		if p == nil || dr == nil {
+			t.Fatalf("Tier 4 stacks missing: %v", set.names())
+		}
+		if *p.Region() != tier4PrimaryRegion || *dr.Region() != tier4DRRegion {
+			t.Errorf("regions %s / %s, want %s / %s", *p.Region(), *dr.Region(), tier4PrimaryRegion, tier4DRRegion)
+		}
+		deps := p.Dependencies()
+		found := false
+		for _, d := range *deps {
+			found = found || *d.StackName() == tier4DR
+		}
+		if !found {
+			t.Errorf("%s does not depend on %s: the DR stack must be deployed first", tier4, tier4DR)
+		}
+	}
+}
+
+// Votes: one global table, on demand, PITR and deletion protection in
+// every region, a customer key per region (the DR one from the DR stack),
+// a stream (global tables replicate through it), retained with the stack.
+func TestTier4GlobalTable(t *testing.T) {
+	for _, set := range []*synthesized{defaults, full} {
+		id, table := set.only(t, tier4, "AWS::DynamoDB::GlobalTable")
+		p := props(table)
+		if p["TableName"] != tier4Table || p["BillingMode"] != "PAY_PER_REQUEST" {
+			t.Errorf("table name %v billing %v", p["TableName"], p["BillingMode"])
+		}
+		if flatten(p["KeySchema"]) != `${{"AttributeName":"pk","KeyType":"HASH"}}` {
+			t.Errorf("key schema %s: want pk (S) only, as services/internal/store/dynamodb.go", flatten(p["KeySchema"]))
+		}
+		if ss, _ := p["StreamSpecification"].(map[string]any); ss["StreamViewType"] != "NEW_AND_OLD_IMAGES" {
+			t.Errorf("stream %v", p["StreamSpecification"])
+		}
+		if sse, _ := p["SSESpecification"].(map[string]any); sse["SSEEnabled"] != true || sse["SSEType"] != "KMS" {
+			t.Errorf("SSE %v", p["SSESpecification"])
+		}
+		if table["DeletionPolicy"] != "Retain" || table["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s deletion/replace policy %v/%v", id, table["DeletionPolicy"], table["UpdateReplacePolicy"])
+		}
+		regions := map[string]map[string]any{}
+		for _, r := range p["Replicas"].([]any) {
+			rep := r.(map[string]any)
+			regions[rep["Region"].(string)] = rep
+		}
+		if len(regions) != 2 || regions[tier4PrimaryRegion] == nil || regions[tier4DRRegion] == nil {
+			t.Fatalf("replicas in %v, want %s and %s", keys(regions), tier4PrimaryRegion, tier4DRRegion)
+		}
+		for region, rep := range regions {
+			if pitr, _ := rep["PointInTimeRecoverySpecification"].(map[string]any); pitr["PointInTimeRecoveryEnabled"] != true {
+				t.Errorf("%s replica: PITR %v", region, rep["PointInTimeRecoverySpecification"])
+			}
+			if rep["DeletionProtectionEnabled"] != true {
+				t.Errorf("%s replica: deletion protection %v", region, rep["DeletionProtectionEnabled"])
+			}
+		}
+		drKey := regions[tier4DRRegion]["SSESpecification"].(map[string]any)["KMSMasterKeyId"]
+		if !stackOutputFromDR(drKey) {
+			t.Errorf("DR replica key %v: want the DR stack's key (weak cross-region reference)", drKey)
+		}
+		if pk := flatten(regions[tier4PrimaryRegion]["SSESpecification"]); !strings.Contains(pk, "VotesKey") {
+			t.Errorf("primary replica key %s: want the primary's own key", pk)
+		}
+	}
+}
+
+// The load balancer's access logs replicate to the DR region within 15
+// minutes (replication time control, with metrics), delete markers too,
+// into the DR stack's encrypted, versioned, retained bucket.
+func TestTier4LogReplication(t *testing.T) {
+	var source map[string]any
+	for id, b := range defaults.resources(t, tier4, "AWS::S3::Bucket") {
+		if props(b)["ReplicationConfiguration"] != nil {
+			if source != nil {
+				t.Fatalf("more than one replicated bucket (%s)", id)
+			}
+			source = props(b)
+			if !strings.HasPrefix(id, "EntryLogs") {
+				t.Errorf("replicated bucket %s, want the load balancer's logs", id)
+			}
+		}
+	}
+	if source == nil {
+		t.Fatal("no bucket replicates")
+	}
+	if v, _ := source["VersioningConfiguration"].(map[string]any); v["Status"] != "Enabled" {
+		t.Errorf("source versioning %v", source["VersioningConfiguration"])
+	}
+	rc := source["ReplicationConfiguration"].(map[string]any)
+	rules := rc["Rules"].([]any)
+	if len(rules) != 1 {
+		t.Fatalf("%d replication rules", len(rules))
+	}
+	rule := rules[0].(map[string]any)
+	dest := rule["Destination"].(map[string]any)
+	if rule["Status"] != "Enabled" || !stackOutputFromDR(dest["Bucket"]) {
+		t.Errorf("rule %v: want enabled, to the DR stack's bucket", rule)
+	}
+	rtc, _ := dest["ReplicationTime"].(map[string]any)
+	if rtc["Status"] != "Enabled" || flatten(rtc["Time"]) != `${{"Minutes":15}}` {
+		t.Errorf("replication time control %v", dest["ReplicationTime"])
+	}
+	if m, _ := dest["Metrics"].(map[string]any); m["Status"] != "Enabled" {
+		t.Errorf("replication metrics %v", dest["Metrics"])
+	}
+	if dm, _ := rule["DeleteMarkerReplication"].(map[string]any); dm["Status"] != "Enabled" {
+		t.Errorf("delete marker replication %v", rule["DeleteMarkerReplication"])
+	}
+	if enc, _ := dest["EncryptionConfiguration"].(map[string]any); !stackOutputFromDR(enc["ReplicaKmsKeyID"]) {
+		t.Errorf("replica key %v: want the DR bucket's key", dest["EncryptionConfiguration"])
+	}
+
+	_, replica := defaults.only(t, tier4DR, "AWS::S3::Bucket")
+	rp := props(replica)
+	if v, _ := rp["VersioningConfiguration"].(map[string]any); v["Status"] != "Enabled" {
+		t.Errorf("replica bucket versioning %v", rp["VersioningConfiguration"])
+	}
+	if !strings.Contains(flatten(rp["BucketEncryption"]), "aws:kms") || replica["DeletionPolicy"] != "Retain" {
+		t.Errorf("replica bucket encryption %s, deletion policy %v", flatten(rp["BucketEncryption"]), replica["DeletionPolicy"])
+	}
+}
+
+// The table is backed up daily and every backup is copied to the DR
+// stack's vault; both vaults are retained and encrypted with their own
+// keys; no vault lock unless asked (backupVaultLockDays).
+func TestTier4BackupCopiedToDR(t *testing.T) {
+	_, plan := defaults.only(t, tier4, "AWS::Backup::BackupPlan")
+	rules := props(plan)["BackupPlan"].(map[string]any)["BackupPlanRule"].([]any)
+	if len(rules) != 1 {
+		t.Fatalf("%d backup rules", len(rules))
+	}
+	copies, _ := rules[0].(map[string]any)["CopyActions"].([]any)
+	if len(copies) != 1 {
+		t.Fatalf("copy actions %v", copies)
+	}
+	cp := copies[0].(map[string]any)
+	if !stackOutputFromDR(cp["DestinationBackupVaultArn"]) {
+		t.Errorf("copy destination %v: want the DR stack's vault", cp["DestinationBackupVaultArn"])
+	}
+	if flatten(cp["Lifecycle"]) != `${{"DeleteAfterDays":14}}` {
+		t.Errorf("copies kept %s, want backupRetentionDays (14)", flatten(cp["Lifecycle"]))
+	}
+	_, sel := defaults.only(t, tier4, "AWS::Backup::BackupSelection")
+	if r := flatten(props(sel)["BackupSelection"].(map[string]any)["Resources"]); !strings.Contains(r, "VotesTable") {
+		t.Errorf("backup selection %s: want the votes table", r)
+	}
+	for _, stack := range []string{tier4, tier4DR} {
+		_, vault := defaults.only(t, stack, "AWS::Backup::BackupVault")
+		if vault["DeletionPolicy"] != "Retain" || props(vault)["EncryptionKeyArn"] == nil {
+			t.Errorf("%s vault: deletion policy %v, key %v", stack, vault["DeletionPolicy"], props(vault)["EncryptionKeyArn"])
+		}
+		if props(vault)["LockConfiguration"] != nil {
+			t.Errorf("%s vault locked by default: %v", stack, props(vault)["LockConfiguration"])
+		}
+	}
+
+	locked := synthTier4(t, map[string]any{"backupVaultLockDays": "7"})
+	for _, stack := range []string{tier4, tier4DR} {
+		_, vault := locked.only(t, stack, "AWS::Backup::BackupVault")
+		if flatten(props(vault)["LockConfiguration"]) != `${{"MinRetentionDays":7}}` {
+			t.Errorf("%s vault lock %s, want 7 days (governance mode)", stack, flatten(props(vault)["LockConfiguration"]))
+		}
+	}
+}
+
+// synthTier4 synthesizes Tier 4 alone with extra context.
+func synthTier4(t *testing.T, extra map[string]any) *synthesized {
+	t.Helper()
+	ctx := map[string]any{"tier": "4"}
+	for k, v := range extra {
+		ctx[k] = v
+	}
+	app := newApp(ctx)
+	l, _, err := ladder.New(app, repoRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	asm := app.Synth(nil)
+	out := &synthesized{stacks: l.Stacks, templates: map[string]map[string]any{}}
+	for name := range l.Stacks {
+		out.templates[name] = asm.GetStackByName(str(name)).Template().(map[string]any)
+	}
+	return out
+}
+
+// Pilot light: the DR region holds the data and nothing that runs; warm:
+// it runs the same app as the primary.
+func TestTier4DRModes(t *testing.T) {
+	for _, typ := range []string{"AWS::EKS::Cluster", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElastiCache::ReplicationGroup", "AWS::EC2::VPC", "AWS::Route53::HealthCheck"} {
+		if n := len(defaults.resources(t, tier4DR, typ)); n != 0 {
+			t.Errorf("pilot-light DR has %d %s", n, typ)
+		}
+		if n := len(full.resources(t, tier4DR, typ)); n == 0 {
+			t.Errorf("warm DR has no %s", typ)
+		}
+		if n := len(defaults.resources(t, tier4, typ)); n == 0 {
+			t.Errorf("primary has no %s", typ)
+		}
+	}
+	for _, typ := range []string{"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::Backup::BackupVault"} {
+		if len(defaults.resources(t, tier4DR, typ)) == 0 {
+			t.Errorf("pilot-light DR lacks %s", typ)
+		}
+	}
+}
+
+// With a domain, vote.<domain> and result.<domain> are failover aliases:
+// PRIMARY to the primary's load balancer, SECONDARY to the warm DR's, each
+// with its region's health check; without a domain there are no records
+// and the health check probes the load balancer's own name.
+func TestTier4FailoverRecordsAndHealthChecks(t *testing.T) {
+	for _, c := range []struct {
+		stack, role, region string
+	}{{tier4, "PRIMARY", tier4PrimaryRegion}, {tier4DR, "SECONDARY", tier4DRRegion}} {
+		records := full.resources(t, c.stack, "AWS::Route53::RecordSet")
+		names := map[string]bool{}
+		for id, r := range records {
+			p := props(r)
+			names[p["Name"].(string)] = true
+			if p["Failover"] != c.role || p["SetIdentifier"] != c.region || p["Type"] != "A" {
+				t.Errorf("%s %s: failover %v set %v type %v", c.stack, id, p["Failover"], p["SetIdentifier"], p["Type"])
+			}
+			alias := p["AliasTarget"].(map[string]any)
+			if alias["EvaluateTargetHealth"] != true || !strings.Contains(flatten(alias["DNSName"]), "EntryLoadBalancer") {
+				t.Errorf("%s %s: alias %v", c.stack, id, alias)
+			}
+			hc := flatten(p["HealthCheckId"])
+			if !strings.Contains(hc, "EntryRegionHealth") {
+				t.Errorf("%s %s: health check %s, want the region's", c.stack, id, hc)
+			}
+		}
+		if !names["vote.vote.example.com."] || !names["result.vote.example.com."] || len(names) != 2 {
+			t.Errorf("%s records %v", c.stack, names)
+		}
+		checks := map[string]map[string]any{}
+		for id, hc := range full.resources(t, c.stack, "AWS::Route53::HealthCheck") {
+			checks[id] = props(hc)["HealthCheckConfig"].(map[string]any)
+		}
+		var calculated, vote, result map[string]any
+		for id, cfg := range checks {
+			switch {
+			case strings.HasPrefix(id, "EntryRegionHealth"):
+				calculated = cfg
+			case strings.HasPrefix(id, "EntryVoteHealth"):
+				vote = cfg
+			case strings.HasPrefix(id, "EntryResultHealth"):
+				result = cfg
+			}
+		}
+		if calculated == nil || vote == nil || result == nil {
+			t.Fatalf("%s health checks %v", c.stack, keys(checks))
+		}
+		if calculated["Type"] != "CALCULATED" || calculated["HealthThreshold"] != 2.0 || len(calculated["ChildHealthChecks"].([]any)) != 2 {
+			t.Errorf("%s region health %v: want both children healthy", c.stack, calculated)
+		}
+		if vote["Type"] != "HTTPS" || vote["ResourcePath"] != "/readyz" || vote["Port"] != 443.0 ||
+			!strings.Contains(flatten(vote["FullyQualifiedDomainName"]), "EntryLoadBalancer") {
+			t.Errorf("%s vote health %v: want HTTPS /readyz on the region's load balancer", c.stack, vote)
+		}
+		if result["Type"] != "CLOUDWATCH_METRIC" || result["InsufficientDataHealthStatus"] != "Unhealthy" {
+			t.Errorf("%s result health %v", c.stack, result)
+		}
+	}
+	if n := len(defaults.resources(t, tier4, "AWS::Route53::RecordSet")); n != 0 {
+		t.Errorf("no domain, yet %d records", n)
+	}
+	for _, hc := range defaults.resources(t, tier4, "AWS::Route53::HealthCheck") {
+		cfg := props(hc)["HealthCheckConfig"].(map[string]any)
+		if cfg["Type"] == "HTTP" && (cfg["ResourcePath"] != "/readyz" || cfg["Port"] != 80.0) {
+			t.Errorf("no-domain vote health %v", cfg)
+		}
+	}
+}
+
+// The app in each region: worker and result use the DynamoDB store in
+// their own region, bound to the CloudFormation target groups (no
+// Ingress), and their pod roles may make exactly the store's calls on that
+// region's table.
+func TestTier4AppUsesDynamoDBAndTargetGroups(t *testing.T) {
+	for _, c := range []struct {
+		stack, region string
+	}{{tier4, tier4PrimaryRegion}, {tier4DR, tier4DRRegion}} {
+		objs := manifestsOf(t, full, c.stack)
+		for key, o := range objs {
+			if _, err := k8sapp.Decode(o); err != nil {
+				t.Errorf("%s %s: %v", c.stack, key, err)
+			}
+			if strings.HasPrefix(key, "Ingress/") {
+				t.Errorf("%s has %s: Tier 4's load balancer is CloudFormation's", c.stack, key)
+			}
+		}
+		for _, svc := range []string{"vote", "result"} {
+			tgb := objs["TargetGroupBinding/ladder/"+svc]
+			if tgb == nil {
+				t.Fatalf("%s: no TargetGroupBinding for %s", c.stack, svc)
+			}
+			if spec := tgb["spec"].(map[string]any); spec["targetType"] != "ip" {
+				t.Errorf("%s %s binding %v", c.stack, svc, spec)
+			}
+		}
+		for _, svc := range []string{"worker", "result"} {
+			env := map[string]string{}
+			d := objs["Deployment/ladder/"+svc]
+			containers := d["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)
+			for _, e := range containers[0].(map[string]any)["env"].([]any) {
+				ev := e.(map[string]any)
+				v, _ := ev["value"].(string)
+				env[ev["name"].(string)] = v
+			}
+			if env["STORE"] != "dynamodb" || env["DYNAMODB_TABLE"] != tier4Table {
+				t.Errorf("%s %s: STORE=%q DYNAMODB_TABLE=%q", c.stack, svc, env["STORE"], env["DYNAMODB_TABLE"])
+			}
+			for name := range env {
+				if strings.HasPrefix(name, "DATABASE_") {
+					t.Errorf("%s %s has %s: Tier 4 has no PostgreSQL", c.stack, svc, name)
+				}
+			}
+		}
+		// The pod roles' DynamoDB grants: the three calls the store makes,
+		// on the table in this region, nothing else.
+		var ddb []map[string]any
+		for _, st := range policyStatements(full, t, c.stack) {
+			if strings.Contains(flatten(st["Action"]), "dynamodb:") {
+				ddb = append(ddb, st)
+			}
+		}
+		if len(ddb) != 2 {
+			t.Fatalf("%s: %d DynamoDB statements, want one per worker and result role", c.stack, len(ddb))
+		}
+		for _, st := range ddb {
+			actions := flatten(st["Action"])
+			if actions != "dynamodb:BatchGetItemdynamodb:GetItemdynamodb:UpdateItem" && actions != "dynamodb:GetItemdynamodb:BatchGetItemdynamodb:UpdateItem" {
+				t.Errorf("%s DynamoDB actions %s", c.stack, actions)
+			}
+			res := flatten(st["Resource"])
+			if !strings.Contains(res, ":dynamodb:"+c.region+":") || !strings.HasSuffix(res, ":table/"+tier4Table) {
+				t.Errorf("%s DynamoDB resource %s: want the table in %s", c.stack, res, c.region)
+			}
+		}
+	}
+}
+
+// The load balancer: deletion protection from the configuration, invalid
+// headers dropped, access logs on, /metrics answered 404 on every
+// listener, and the pods reachable from it on their two ports only.
+func TestTier4LoadBalancer(t *testing.T) {
+	for _, set := range []*synthesized{defaults, full} {
+		_, lb := set.only(t, tier4, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+		attrs := map[string]any{}
+		for _, a := range props(lb)["LoadBalancerAttributes"].([]any) {
+			m := a.(map[string]any)
+			attrs[m["Key"].(string)] = m["Value"]
+		}
+		for k, want := range map[string]any{"deletion_protection.enabled": "true", "routing.http.drop_invalid_header_fields.enabled": "true", "access_logs.s3.enabled": "true"} {
+			if attrs[k] != want {
+				t.Errorf("load balancer %s = %v, want %v", k, attrs[k], want)
+			}
+		}
+		listeners := set.resources(t, tier4, "AWS::ElasticLoadBalancingV2::Listener")
+		hidden := 0
+		for _, r := range set.resources(t, tier4, "AWS::ElasticLoadBalancingV2::ListenerRule") {
+			p := props(r)
+			if strings.Contains(flatten(p["Conditions"]), "/metrics") && strings.Contains(flatten(p["Actions"]), "fixed-response") {
+				hidden++
+			}
+		}
+		// With a domain the port-80 listener only redirects to HTTPS.
+		want := len(listeners)
+		if set == full {
+			want--
+		}
+		if hidden != want {
+			t.Errorf("%d listeners serve the app, %d hide /metrics", want, hidden)
+		}
+		ports := map[float64]bool{}
+		for _, r := range set.resources(t, tier4, "AWS::EC2::SecurityGroupIngress") {
+			p := props(r)
+			if strings.Contains(flatten(p["SourceSecurityGroupId"]), "EntrySecurityGroup") {
+				if p["FromPort"] != p["ToPort"] {
+					t.Errorf("load balancer to pods: a port range %v-%v", p["FromPort"], p["ToPort"])
+				}
+				ports[p["FromPort"].(float64)] = true
+			}
+		}
+		if len(ports) != 2 || !ports[k8sapp.VotePort] || !ports[k8sapp.ResultPort] {
+			t.Errorf("load balancer reaches the pods on %v, want %d and %d", ports, k8sapp.VotePort, k8sapp.ResultPort)
+		}
+	}
+}
