@@ -555,24 +555,53 @@ func (d *DynamoDB) SetClock(now func() time.Time) { d.now = now }
 // Tally implements Store: the sum of the shards, read with one
 // (consistent) BatchGetItem.
 func (d *DynamoDB) Tally(ctx context.Context) (Tally, error) {
-	keys := make([]map[string]types.AttributeValue, DynamoShards)
-	for i := range keys {
-		keys[i] = key(shardKey(i))
+	shards, err := d.readShards(ctx)
+	if err != nil {
+		return Tally{}, err
 	}
 	var t Tally
-	req := map[string]types.KeysAndAttributes{d.table: {Keys: keys, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("a, b")}}
+	for _, s := range shards {
+		t.A += s.a
+		t.B += s.b
+	}
+	return t, nil
+}
+
+// shardState is one tally shard item as read; hasA/hasB tell a missing
+// counter from a zero one (ensureShard creates items without them).
+type shardState struct {
+	exists     bool
+	a, b       int64
+	hasA, hasB bool
+}
+
+// readShards reads every tally shard item consistently.
+func (d *DynamoDB) readShards(ctx context.Context) ([DynamoShards]shardState, error) {
+	var shards [DynamoShards]shardState
+	keys := make([]map[string]types.AttributeValue, DynamoShards)
+	byKey := map[string]int{}
+	for i := range keys {
+		keys[i] = key(shardKey(i))
+		byKey[shardKey(i)] = i
+	}
+	req := map[string]types.KeysAndAttributes{d.table: {Keys: keys, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("pk, a, b")}}
 	for len(req) > 0 {
 		out, err := d.c.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
-			return Tally{}, fmt.Errorf("read tallies: %w", err)
+			return shards, fmt.Errorf("read tallies: %w", err)
 		}
 		for _, it := range out.Responses[d.table] {
-			t.A += getN(it["a"])
-			t.B += getN(it["b"])
+			i, ok := byKey[getS(it["pk"])]
+			if !ok {
+				continue
+			}
+			_, hasA := it["a"]
+			_, hasB := it["b"]
+			shards[i] = shardState{exists: true, a: getN(it["a"]), b: getN(it["b"]), hasA: hasA, hasB: hasB}
 		}
 		req = out.UnprocessedKeys
 	}
-	return t, nil
+	return shards, nil
 }
 
 // WatchTallies implements Store by polling every PollInterval: DynamoDB
@@ -616,29 +645,42 @@ var _ Store = (*DynamoDB)(nil)
 // intent is not completed yet.
 func (d *DynamoDB) Recount(ctx context.Context) (t Tally, votes map[string]ballot.Vote, pending int, err error) {
 	votes = map[string]ballot.Vote{}
+	err = d.scanVoters(ctx, func(id string, v voterItem) {
+		if v.pending != nil {
+			pending++
+		}
+		votes[id] = ballot.Vote{VoterID: id, Option: v.vote, CastAt: v.castAt}
+		t.count(v.vote)
+	})
+	if err != nil {
+		return Tally{}, nil, 0, err
+	}
+	return t, votes, pending, nil
+}
+
+// scanVoters calls fn for every voter item (a consistent scan).
+func (d *DynamoDB) scanVoters(ctx context.Context, fn func(id string, v voterItem)) error {
 	p := dynamodb.NewScanPaginator(d.c, &dynamodb.ScanInput{TableName: &d.table, ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return Tally{}, nil, 0, fmt.Errorf("scan votes: %w", err)
+			return fmt.Errorf("scan votes: %w", err)
 		}
 		for _, it := range out.Items {
-			id, ok := strings.CutPrefix(getS(it["pk"]), "voter#")
-			if !ok {
-				continue
-			}
-			v := parseVoter(id, it)
-			if v.pending != nil {
-				pending++
-			}
-			votes[id] = ballot.Vote{VoterID: id, Option: v.vote, CastAt: v.castAt}
-			switch v.vote {
-			case ballot.OptionA:
-				t.A++
-			case ballot.OptionB:
-				t.B++
+			if id, ok := strings.CutPrefix(getS(it["pk"]), "voter#"); ok {
+				fn(id, parseVoter(id, it))
 			}
 		}
 	}
-	return t, votes, pending, nil
+	return nil
+}
+
+// count adds one voter choosing opt.
+func (t *Tally) count(opt string) {
+	switch opt {
+	case ballot.OptionA:
+		t.A++
+	case ballot.OptionB:
+		t.B++
+	}
 }
