@@ -30,6 +30,8 @@ type RedisCacheProps struct {
 	// LogRetention is how long the slow log and engine log are kept; empty
 	// means one month.
 	LogRetention awslogs.RetentionDays
+	// What names the rung in descriptions ("Tier 3"); empty means "Ladder".
+	What string
 }
 
 // RedisCache is a Valkey replication group (cluster mode disabled): a
@@ -71,6 +73,10 @@ const (
 
 func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps) *RedisCache {
 	c := constructs.NewConstruct(scope, s(id))
+	what := props.What
+	if what == "" {
+		what = "Ladder"
+	}
 	if props.Replicas < 1 {
 		panic("RedisCacheProps.Replicas must be at least 1: the replica in another AZ is the failover target")
 	}
@@ -90,7 +96,7 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 	// A customer key, retained: snapshots (and the final one left by a
 	// delete) stay readable after the stack is gone, and can be shared.
 	key := awskms.NewKey(c, s("Key"), &awskms.KeyProps{
-		Description:       s("Encrypts the Tier 3 Valkey replication group's data at rest and its snapshots"),
+		Description:       s("Encrypts the " + what + " Valkey replication group's data at rest and its snapshots"),
 		EnableKeyRotation: b(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
@@ -100,7 +106,7 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 	// template only carries a {{resolve:secretsmanager:...}} reference that
 	// CloudFormation resolves when it calls ElastiCache.
 	secret := awssecretsmanager.NewSecret(c, s("AuthToken"), &awssecretsmanager.SecretProps{
-		Description: s("AUTH token of the Tier 3 Valkey replication group (REDIS_PASSWORD_FILE)"),
+		Description: s("AUTH token of the " + what + " Valkey replication group (REDIS_PASSWORD_FILE)"),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 			PasswordLength:     n(64),
 			ExcludePunctuation: b(true),
@@ -119,7 +125,7 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 	// egress either.
 	sg := awsec2.NewSecurityGroup(c, s("SecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              props.Vpc,
-		Description:      s("Tier 3 Valkey replication group: clients on 6379 only"),
+		Description:      s(what + " Valkey replication group: clients on 6379 only"),
 		AllowAllOutbound: b(false),
 	})
 
@@ -129,7 +135,7 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 		subnetIDs = append(subnetIDs, id)
 	}
 	subnetGroup := awselasticache.NewCfnSubnetGroup(c, s("Subnets"), &awselasticache.CfnSubnetGroupProps{
-		Description: s("Tier 3 Valkey replication group"),
+		Description: s(what + " Valkey replication group"),
 		SubnetIds:   &subnetIDs,
 	})
 
@@ -166,7 +172,7 @@ func NewRedisCache(scope constructs.Construct, id string, props RedisCacheProps)
 	nodes := 1 + props.Replicas
 
 	rg := awselasticache.NewCfnReplicationGroup(c, s("ReplicationGroup"), &awselasticache.CfnReplicationGroupProps{
-		ReplicationGroupDescription: s("Tier 3 vote queue between vote and worker"),
+		ReplicationGroupDescription: s(what + " vote queue between vote and worker"),
 		Engine:                      s(cacheEngine),
 		EngineVersion:               s(cacheEngineVersion),
 		CacheNodeType:               s(nodeType),

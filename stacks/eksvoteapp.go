@@ -84,6 +84,7 @@ func NewEksVoteApp(stack awscdk.Stack, props EksVoteAppProps) *EksVoteApp {
 		NodeType:     props.RedisNodeType,
 		Replicas:     props.RedisReplicas,
 		LogRetention: props.LogRetention,
+		What:         props.What,
 	})
 	a.LogSearch = NewLogSearch(stack, "LogSearch", LogSearchProps{
 		Vpc:           props.Vpc,
@@ -92,6 +93,7 @@ func NewEksVoteApp(stack awscdk.Stack, props EksVoteAppProps) *EksVoteApp {
 		RetentionDays: props.LogSearchRetentionDays,
 		RepoRoot:      props.RepoRoot,
 		LogRetention:  props.LogRetention,
+		What:          props.What,
 	})
 
 	// --- The cluster and its platform add-ons.

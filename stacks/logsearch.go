@@ -50,6 +50,8 @@ type LogSearchProps struct {
 	RepoRoot string
 	// LogRetention is how long the domain's and the function's logs are kept.
 	LogRetention awslogs.RetentionDays
+	// What names the rung in descriptions ("Tier 3"); empty means "Ladder".
+	What string
 }
 
 // LogSearch is an OpenSearch Service domain for the pods' logs: in the VPC
@@ -101,6 +103,10 @@ var openSearchVersion = awsopensearchservice.EngineVersion_OPENSEARCH_2_19
 
 func NewLogSearch(scope constructs.Construct, id string, props LogSearchProps) *LogSearch {
 	c := constructs.NewConstruct(scope, s(id))
+	what := props.What
+	if what == "" {
+		what = "Ladder"
+	}
 	instanceType := props.InstanceType
 	if instanceType == "" {
 		instanceType = "m7g.large.search"
@@ -143,19 +149,19 @@ func NewLogSearch(scope constructs.Construct, id string, props LogSearchProps) *
 	subnets = subnets[:2]
 
 	key := awskms.NewKey(c, s("Key"), &awskms.KeyProps{
-		Description:       s("Encrypts the Tier 3 log search domain's data at rest"),
+		Description:       s("Encrypts the " + what + " log search domain's data at rest"),
 		EnableKeyRotation: b(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
 
 	sg := awsec2.NewSecurityGroup(c, s("SecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              props.Vpc,
-		Description:      s("Tier 3 log search domain: HTTPS from its writers and its lifecycle function only"),
+		Description:      s(what + " log search domain: HTTPS from its writers and its lifecycle function only"),
 		AllowAllOutbound: b(false),
 	})
 	fnSG := awsec2.NewSecurityGroup(c, s("LifecycleSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              props.Vpc,
-		Description:      s("Tier 3 log search lifecycle function: HTTPS to the domain only"),
+		Description:      s(what + " log search lifecycle function: HTTPS to the domain only"),
 		AllowAllOutbound: b(false),
 	})
 	// The function's two rules are made here, not through Connections, so
