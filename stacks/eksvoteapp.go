@@ -28,17 +28,9 @@ type EksVoteAppProps struct {
 	Private, Isolated *awsec2.SubnetSelection
 	ClusterName       string
 
-	NodeInstanceType   string
-	MinNodes, MaxNodes int
-	PublicAccessCidrs  []string
-	AdminRoleArn       string
+	EksAppSizing
 	// DNS runs ExternalDNS for the zone (Tier 3's Ingress host names).
 	DNS *DNSProps
-
-	RedisNodeType          string
-	RedisReplicas          int
-	OpenSearchInstanceType string
-	LogSearchRetentionDays int
 
 	App          VoteAppProps
 	LogRetention awslogs.RetentionDays
@@ -59,6 +51,25 @@ type EksVoteAppProps struct {
 	// ManifestsAfter are what the app's pods need to exist first besides the
 	// platform add-ons (the schema migration, a load balancer).
 	ManifestsAfter []constructs.IDependable
+}
+
+// EksAppSizing sizes the app's cluster, queue and log search, the same in
+// every rung and region that runs the app on EKS.
+type EksAppSizing struct {
+	// NodeInstanceType (Graviton), MinNodes (>= 2) and MaxNodes size the
+	// managed node group.
+	NodeInstanceType   string
+	MinNodes, MaxNodes int
+	// PublicAccessCidrs may reach the cluster's public API endpoint.
+	PublicAccessCidrs []string
+	// AdminRoleArn, optional, is given cluster-admin by an access entry.
+	AdminRoleArn string
+	// Valkey (Redis protocol) between vote and worker.
+	RedisNodeType string
+	RedisReplicas int
+	// OpenSearch for the pods' logs, kept LogSearchRetentionDays.
+	OpenSearchInstanceType string
+	LogSearchRetentionDays int
 }
 
 // EksVoteApp is what NewEksVoteApp made.

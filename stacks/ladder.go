@@ -38,14 +38,8 @@ type LadderProps struct {
 	DBBackupRetentionDays              int
 	DeletionProtection                 bool
 
-	Tier3NodeInstanceType        string
-	Tier3MinNodes, Tier3MaxNodes int
-	EksPublicAccessCidrs         []string
-	EksAdminRoleArn              string
-	RedisNodeType                string
-	RedisReplicas                int
-	OpenSearchInstanceType       string
-	LogSearchRetentionDays       int
+	// EksApp sizes the app on EKS (Tier 3, and Tier 4 in each region).
+	EksApp EksAppSizing
 
 	// Tier4Warm runs the app in the DR region too (tier4DrMode=warm).
 	Tier4Warm           bool
@@ -136,25 +130,17 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 		case 3:
 			name := props.Project + "-Tier3"
 			t := NewTier3(app, name, Tier3Props{
-				StackProps:             stackProps(name, "Ladder Tier 3 (100,000+ users): ALB -> EKS on Graviton (vote, worker, result) -> Valkey queue and Aurora PostgreSQL; pod logs to OpenSearch"),
-				RepoRoot:               props.RepoRoot,
-				NodeInstanceType:       props.Tier3NodeInstanceType,
-				MinNodes:               props.Tier3MinNodes,
-				MaxNodes:               props.Tier3MaxNodes,
-				PublicAccessCidrs:      props.EksPublicAccessCidrs,
-				AdminRoleArn:           props.EksAdminRoleArn,
-				NatGateways:            props.NatGateways,
-				DBInstanceClass:        props.DBInstanceClass,
-				DBBackupRetentionDays:  props.DBBackupRetentionDays,
-				DeletionProtection:     props.DeletionProtection,
-				RedisNodeType:          props.RedisNodeType,
-				RedisReplicas:          props.RedisReplicas,
-				OpenSearchInstanceType: props.OpenSearchInstanceType,
-				LogSearchRetentionDays: props.LogSearchRetentionDays,
-				DNS:                    props.DNS,
-				App:                    props.App,
-				AlarmEmail:             props.AlarmEmail,
-				LogRetention:           props.LogRetention,
+				StackProps:            stackProps(name, "Ladder Tier 3 (100,000+ users): ALB -> EKS on Graviton (vote, worker, result) -> Valkey queue and Aurora PostgreSQL; pod logs to OpenSearch"),
+				RepoRoot:              props.RepoRoot,
+				EksAppSizing:          props.EksApp,
+				NatGateways:           props.NatGateways,
+				DBInstanceClass:       props.DBInstanceClass,
+				DBBackupRetentionDays: props.DBBackupRetentionDays,
+				DeletionProtection:    props.DeletionProtection,
+				DNS:                   props.DNS,
+				App:                   props.App,
+				AlarmEmail:            props.AlarmEmail,
+				LogRetention:          props.LogRetention,
 			})
 			l.Stacks[name] = t.Stack
 		case 4:
@@ -164,29 +150,21 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 				drMode = "warm: the data and the app"
 			}
 			t := NewTier4(app, name, Tier4Props{
-				Primary:                stackPropsIn(props.PrimaryRegion, name, "Ladder Tier 4 (1,000,000+ users), primary region: Route53 failover -> ALB -> EKS (vote, worker, result) -> Valkey queue and a DynamoDB global table; logs replicated and backups copied to "+props.DRRegion),
-				DR:                     stackPropsIn(props.DRRegion, name+"-DR", "Ladder Tier 4 recovery region ("+drMode+"): the table replica's key, the log replica bucket, the backup copy vault"),
-				RepoRoot:               props.RepoRoot,
-				Warm:                   props.Tier4Warm,
-				TableName:              strings.ToLower(props.Project) + "-tier4-votes",
-				NodeInstanceType:       props.Tier3NodeInstanceType,
-				MinNodes:               props.Tier3MinNodes,
-				MaxNodes:               props.Tier3MaxNodes,
-				PublicAccessCidrs:      props.EksPublicAccessCidrs,
-				AdminRoleArn:           props.EksAdminRoleArn,
-				NatGateways:            props.NatGateways,
-				RedisNodeType:          props.RedisNodeType,
-				RedisReplicas:          props.RedisReplicas,
-				OpenSearchInstanceType: props.OpenSearchInstanceType,
-				LogSearchRetentionDays: props.LogSearchRetentionDays,
-				DeletionProtection:     props.DeletionProtection,
-				BackupRetentionDays:    props.BackupRetentionDays,
-				VaultLockDays:          props.BackupVaultLockDays,
-				DNS:                    props.DNS,
-				App:                    props.App,
-				AlarmEmail:             props.AlarmEmail,
-				LogRetention:           props.LogRetention,
-				LogRetentionDays:       props.LogRetentionDays,
+				Primary:             stackPropsIn(props.PrimaryRegion, name, "Ladder Tier 4 (1,000,000+ users), primary region: Route53 failover -> ALB -> EKS (vote, worker, result) -> Valkey queue and a DynamoDB global table; logs replicated and backups copied to "+props.DRRegion),
+				DR:                  stackPropsIn(props.DRRegion, name+"-DR", "Ladder Tier 4 recovery region ("+drMode+"): the table replica's key, the log replica bucket, the backup copy vault"),
+				RepoRoot:            props.RepoRoot,
+				Warm:                props.Tier4Warm,
+				TableName:           strings.ToLower(props.Project) + "-tier4-votes",
+				EksAppSizing:        props.EksApp,
+				NatGateways:         props.NatGateways,
+				DeletionProtection:  props.DeletionProtection,
+				BackupRetentionDays: props.BackupRetentionDays,
+				VaultLockDays:       props.BackupVaultLockDays,
+				DNS:                 props.DNS,
+				App:                 props.App,
+				AlarmEmail:          props.AlarmEmail,
+				LogRetention:        props.LogRetention,
+				LogRetentionDays:    props.LogRetentionDays,
 			})
 			l.Stacks[name+"-DR"] = t.DR.Stack
 			l.Stacks[name] = t.Primary.Stack

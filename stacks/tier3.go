@@ -22,25 +22,13 @@ type Tier3Props struct {
 	// RepoRoot is the repository root: Lambda sources under lambda-src/,
 	// the kubectl layer under node_modules/.
 	RepoRoot string
-	// NodeInstanceType (Graviton), MinNodes (>= 2) and MaxNodes size the
-	// managed node group.
-	NodeInstanceType   string
-	MinNodes, MaxNodes int
-	// PublicAccessCidrs may reach the cluster's public API endpoint.
-	PublicAccessCidrs []string
-	// AdminRoleArn, optional, is given cluster-admin by an access entry.
-	AdminRoleArn string
-	NatGateways  int
+	// The cluster, Valkey and OpenSearch.
+	EksAppSizing
+	NatGateways int
 	// Aurora, as Tier 2.
 	DBInstanceClass       string
 	DBBackupRetentionDays int
 	DeletionProtection    bool
-	// Valkey (Redis protocol) between vote and worker.
-	RedisNodeType string
-	RedisReplicas int
-	// OpenSearch for the pods' logs, kept LogSearchRetentionDays.
-	OpenSearchInstanceType string
-	LogSearchRetentionDays int
 	// DNS, when set, gives vote.<domain> and result.<domain> (ExternalDNS).
 	DNS          *DNSProps
 	App          VoteAppProps
@@ -119,25 +107,17 @@ func NewTier3(scope constructs.Construct, id string, props Tier3Props) *Tier3 {
 	// the Load Balancer Controller's ALB.
 	var app k8sapp.AppProps
 	eksApp := NewEksVoteApp(stack, EksVoteAppProps{
-		RepoRoot:               props.RepoRoot,
-		Vpc:                    vpc,
-		Private:                private,
-		Isolated:               isolated,
-		ClusterName:            id,
-		NodeInstanceType:       props.NodeInstanceType,
-		MinNodes:               props.MinNodes,
-		MaxNodes:               props.MaxNodes,
-		PublicAccessCidrs:      props.PublicAccessCidrs,
-		AdminRoleArn:           props.AdminRoleArn,
-		DNS:                    props.DNS,
-		RedisNodeType:          props.RedisNodeType,
-		RedisReplicas:          props.RedisReplicas,
-		OpenSearchInstanceType: props.OpenSearchInstanceType,
-		LogSearchRetentionDays: props.LogSearchRetentionDays,
-		App:                    props.App,
-		LogRetention:           props.LogRetention,
-		AlarmAction:            t.Alarms.Action,
-		What:                   "Tier 3",
+		RepoRoot:     props.RepoRoot,
+		Vpc:          vpc,
+		Private:      private,
+		Isolated:     isolated,
+		ClusterName:  id,
+		EksAppSizing: props.EksAppSizing,
+		DNS:          props.DNS,
+		App:          props.App,
+		LogRetention: props.LogRetention,
+		AlarmAction:  t.Alarms.Action,
+		What:         "Tier 3",
 		Backend: func(app *k8sapp.AppProps) {
 			app.DatabaseSecretArn = *db.Secret.SecretArn()
 			app.ReaderHost = *db.Cluster.ClusterReadEndpoint().Hostname()

@@ -26,15 +26,8 @@ type Tier4Props struct {
 	TableName string
 
 	// The app's cluster, queue and logs in each region, sized as Tier 3.
-	NodeInstanceType       string
-	MinNodes, MaxNodes     int
-	PublicAccessCidrs      []string
-	AdminRoleArn           string
-	NatGateways            int
-	RedisNodeType          string
-	RedisReplicas          int
-	OpenSearchInstanceType string
-	LogSearchRetentionDays int
+	EksAppSizing
+	NatGateways int
 
 	DeletionProtection bool
 	// BackupRetentionDays keeps the table's daily backups and their copies
@@ -169,24 +162,16 @@ func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failo
 	vpc := r.Network.Vpc
 	var entry *RegionalEntry
 	r.App = NewEksVoteApp(stack, EksVoteAppProps{
-		RepoRoot:               props.RepoRoot,
-		Vpc:                    vpc,
-		Private:                &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
-		Isolated:               &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED},
-		ClusterName:            clusterName,
-		NodeInstanceType:       props.NodeInstanceType,
-		MinNodes:               props.MinNodes,
-		MaxNodes:               props.MaxNodes,
-		PublicAccessCidrs:      props.PublicAccessCidrs,
-		AdminRoleArn:           props.AdminRoleArn,
-		RedisNodeType:          props.RedisNodeType,
-		RedisReplicas:          props.RedisReplicas,
-		OpenSearchInstanceType: props.OpenSearchInstanceType,
-		LogSearchRetentionDays: props.LogSearchRetentionDays,
-		App:                    props.App,
-		LogRetention:           props.LogRetention,
-		AlarmAction:            r.Alarms.Action,
-		What:                   what,
+		RepoRoot:     props.RepoRoot,
+		Vpc:          vpc,
+		Private:      &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
+		Isolated:     &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED},
+		ClusterName:  clusterName,
+		EksAppSizing: props.EksAppSizing,
+		App:          props.App,
+		LogRetention: props.LogRetention,
+		AlarmAction:  r.Alarms.Action,
+		What:         what,
 		Backend: func(app *k8sapp.AppProps) {
 			app.Store = k8sapp.StoreDynamoDB
 			app.DynamoDBTable = props.TableName
