@@ -1,11 +1,31 @@
-// Command worker moves votes from the Redis queue into PostgreSQL: batches
-// of up to BATCH_SIZE, each committed in one round trip and acknowledged
-// only after the commit, so a vote survives the worker, Redis connections
-// or PostgreSQL going away at any moment. It serves /healthz, /readyz and
+// Command worker moves votes from the Redis queue into the store
+// (PostgreSQL, or DynamoDB with STORE=dynamodb): batches of up to
+// BATCH_SIZE, each acknowledged only after it is committed (in PostgreSQL
+// in one round trip), so a vote survives the worker, Redis connections or
+// the store going away at any moment. It serves /healthz, /readyz and
 // /metrics on PORT (default 8082).
 //
 // `worker healthcheck` probes a running instance (exit 0 healthy, 1 not):
 // the image has no shell or curl.
+//
+// `worker tallies check` compares the running tallies with a recount of
+// the stored votes and prints one JSON line (store, ok, stored, recount,
+// drift = stored - recount per option, pending DynamoDB intents); exit 0
+// when they are equal and nothing is pending, 1 when not, 2 on an error.
+// It reads the store's variables only (STORE, DATABASE_URL... or
+// DYNAMODB_TABLE...), no Redis, and reads the whole votes table.
+//
+// `worker tallies repair [-force]` rewrites the tallies from the recount
+// and prints {"store", "before", "after"} (two checks); exit 0 when the
+// tallies now equal the recount, 1 when it refused, 2 on an error.
+// PostgreSQL: safe online, it holds the writers' lock for a recount's
+// duration. DynamoDB: ONLY SAFE WITH EVERY WRITER STOPPED, in every region
+// (workers and direct-mode vote services): last-writer-wins between the
+// regions of a global table is what makes tallies drift, and the repair
+// has no lock to take. It therefore refuses while this region's Redis
+// (REDIS_URL, REDIS_KEY_PREFIX) holds a live worker heartbeat, unless
+// -force; it cannot see other regions. Queue-mode vote services may keep
+// running: votes wait in Redis until the workers start again.
 package main
 
 import (
@@ -32,10 +52,16 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		if os.Args[1] == "healthcheck" {
+		switch os.Args[1] {
+		case "healthcheck":
 			os.Exit(httpserver.Probe(config.ProbePort(config.Worker)))
+		case "tallies":
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			code := runTallies(ctx, os.Args[2:], config.FromOS(), os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
 		}
-		fmt.Fprintf(os.Stderr, "worker: unknown argument %q (the only one is healthcheck)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "worker: unknown argument %q (want healthcheck, or tallies check|repair [-force])\n", os.Args[1])
 		os.Exit(2)
 	}
 	log := logging.New("worker")

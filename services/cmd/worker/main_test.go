@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.StopDynalite()
+	os.Exit(code)
 }
 
 // runMain runs main in a child process with exactly env (plus asMain).
