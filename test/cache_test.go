@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -47,28 +46,9 @@ type dataFixture struct {
 	id       func(any) string
 }
 
-var (
-	dataOnce   sync.Once
-	dataShared *dataFixture
-	dataErr    error
-)
+var dataStores = fixture("data stores", buildDataStores)
 
-func dataStores(t *testing.T) *dataFixture {
-	t.Helper()
-	dataOnce.Do(func() { dataShared, dataErr = buildDataStores() })
-	if dataErr != nil {
-		t.Fatal(dataErr)
-	}
-	return dataShared
-}
-
-func buildDataStores() (f *dataFixture, err error) {
-	app := newApp(nil)
-	defer func() {
-		if r := recover(); r != nil {
-			f, err = nil, fmt.Errorf("data stores test app synth failed: %v\n%s", r, errorAnnotations(*app.Outdir()))
-		}
-	}()
+func buildDataStores(app awscdk.App) (f *dataFixture, err error) {
 	st := awscdk.NewStack(app, jsii.String(dataStack), &awscdk.StackProps{
 		StackName: jsii.String(dataStack),
 		Env:       &awscdk.Environment{Region: jsii.String("us-west-2")},

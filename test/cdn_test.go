@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -44,29 +43,10 @@ var (
 		dns: &stacks.DNSProps{DomainName: "example.org", HostedZoneID: "Z0CDNTEST0000000000"}}
 )
 
-var (
-	cdnOnce sync.Once
-	cdnApp  *synthesized
-	cdnErr  error
-)
-
 // cdnSynth builds and synthesizes the CDN test app once per test binary.
-func cdnSynth(t *testing.T) *synthesized {
-	t.Helper()
-	cdnOnce.Do(func() { cdnApp, cdnErr = buildCdnApp() })
-	if cdnErr != nil {
-		t.Fatal(cdnErr)
-	}
-	return cdnApp
-}
+var cdnSynth = fixture("CDN", buildCdnApp)
 
-func buildCdnApp() (out *synthesized, err error) {
-	app := newApp(nil)
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("CDN test app synth failed: %v\n%s", r, errorAnnotations(*app.Outdir()))
-		}
-	}()
+func buildCdnApp(app awscdk.App) (out *synthesized, err error) {
 	all := map[string]awscdk.Stack{}
 	for _, v := range []cdnVariant{cdnNoDNS, cdnDNS} {
 		var account *string

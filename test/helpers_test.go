@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -92,4 +94,33 @@ func asList(v any) []any {
 		return nil
 	}
 	return []any{v}
+}
+
+// fixture is a test app built and synthesized once per test binary, on first
+// use: build gets a fresh app (cdk.json's flags, bundling skipped). A panic
+// while building or synthesizing (an unsuppressed cdk-nag finding, a
+// construct's own check) fails every test that uses the fixture, with the
+// validation report's findings.
+func fixture[T any](what string, build func(app awscdk.App) (T, error)) func(*testing.T) T {
+	var (
+		once sync.Once
+		v    T
+		err  error
+	)
+	return func(t *testing.T) T {
+		t.Helper()
+		once.Do(func() {
+			app := newApp(nil)
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("%s test app synth failed: %v\n%s", what, r, errorAnnotations(*app.Outdir()))
+				}
+			}()
+			v, err = build(app)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 }

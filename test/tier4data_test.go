@@ -16,7 +16,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -50,28 +49,9 @@ type tier4Fixture struct {
 	primaryVault, drVault, servicesRole, drServicesRole                   string
 }
 
-var (
-	t4Once   sync.Once
-	t4Shared *tier4Fixture
-	t4Err    error
-)
+var tier4Data = fixture("tier 4 data", buildTier4Data)
 
-func tier4Data(t *testing.T) *tier4Fixture {
-	t.Helper()
-	t4Once.Do(func() { t4Shared, t4Err = buildTier4Data() })
-	if t4Err != nil {
-		t.Fatal(t4Err)
-	}
-	return t4Shared
-}
-
-func buildTier4Data() (f *tier4Fixture, err error) {
-	app := newApp(nil)
-	defer func() {
-		if r := recover(); r != nil {
-			f, err = nil, fmt.Errorf("tier 4 data test app synth failed: %v\n%s", r, errorAnnotations(*app.Outdir()))
-		}
-	}()
+func buildTier4Data(app awscdk.App) (f *tier4Fixture, err error) {
 	stack := func(name, region string) awscdk.Stack {
 		return awscdk.NewStack(app, jsii.String(name), &awscdk.StackProps{
 			StackName:             jsii.String(name),
