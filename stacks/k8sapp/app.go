@@ -176,6 +176,11 @@ func services(p AppProps) []svcSpec {
 		corev1.EnvVar{Name: "VOTE_MODE", Value: "queue"}), redisEnv...)
 	workerEnv := append(append(common(WorkerPort), redisEnv...), storeEnv...)
 	resultEnv := append(common(ResultPort), storeEnv...)
+	if p.StaticBaseURL != "" {
+		// The pages link their assets on the CDN; the pods still serve them.
+		static := corev1.EnvVar{Name: "STATIC_BASE_URL", Value: p.StaticBaseURL}
+		voteEnv, resultEnv = append(voteEnv, static), append(resultEnv, static)
+	}
 	if p.Store == StorePostgres && p.ReaderHost != "" {
 		// Tallies come from the reader endpoint; credentials (and the
 		// database, unless named) from the secret file.

@@ -805,3 +805,22 @@ func TestWithDefaultsNames(t *testing.T) {
 		t.Errorf("defaults %+v", p)
 	}
 }
+
+// With a CDN for the assets, the two page services (and only they) are
+// told where it is; without one nothing changes.
+func TestStaticBaseURL(t *testing.T) {
+	const cdn = "https://d111111abcdef8.cloudfront.net"
+	p := tier4Props()
+	p.StaticBaseURL = cdn
+	deps := all[*appsv1.Deployment](decoded(t, p))
+	for svc, want := range map[string]string{"vote": cdn, "result": cdn, "worker": ""} {
+		if got := envOf(deps[svc])["STATIC_BASE_URL"]; got != want {
+			t.Errorf("%s STATIC_BASE_URL = %q, want %q", svc, got, want)
+		}
+	}
+	for svc, d := range all[*appsv1.Deployment](decoded(t, tier4Props())) {
+		if _, ok := envOf(d)["STATIC_BASE_URL"]; ok {
+			t.Errorf("%s has STATIC_BASE_URL without a CDN", svc)
+		}
+	}
+}

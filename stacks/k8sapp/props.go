@@ -131,6 +131,11 @@ type AppProps struct {
 	// empty.
 	TargetGroups *TargetGroupArns
 
+	// StaticBaseURL, when set, is where the vote and result pages link their
+	// static assets (https://<CDN host>, a token is fine); "" serves them
+	// from the pods under relative URLs.
+	StaticBaseURL string
+
 	Vote, Worker, Result Sizing
 
 	// Region of the secrets and the OpenSearch domain.
