@@ -89,6 +89,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Addr: ":" + strconv.Itoa(cfg.Port),
 		Handler: resultpage.New(resultpage.Options{
 			OptionA: cfg.OptionA, OptionB: cfg.OptionB, Store: st, Hub: hub, Log: log,
+			StaticBaseURL: cfg.StaticBaseURL,
 		}),
 		Ready:           ready,
 		ShutdownTimeout: cfg.ShutdownTimeout,

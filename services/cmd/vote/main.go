@@ -58,6 +58,7 @@ func setup(ctx context.Context, cfg config.Config, host string, log *slog.Logger
 	}
 	page, err := votepage.New(votepage.Options{
 		OptionA: cfg.OptionA, OptionB: cfg.OptionB, Hostname: host, Sink: backend, Log: log,
+		StaticBaseURL: cfg.StaticBaseURL,
 	})
 	if err != nil {
 		return httpserver.Options{}, nil, err
@@ -70,7 +71,7 @@ func setup(ctx context.Context, cfg config.Config, host string, log *slog.Logger
 		}
 	}
 	log.Info("starting", append([]any{"mode", cfg.VoteMode, "port", cfg.Port, "hostname", host,
-		"batch_size", cfg.BatchSize, "batch_linger", cfg.BatchLinger.String()}, where...)...)
+		"batch_size", cfg.BatchSize, "batch_linger", cfg.BatchLinger.String(), "static_base_url", cfg.StaticBaseURL}, where...)...)
 	// Serve at once and report not-ready until the backend answers.
 	go func() { _ = backend.Wait(ctx) }()
 	return httpserver.Options{

@@ -67,6 +67,11 @@ type Config struct {
 	DynamoTable    string
 	AWSRegion      string
 	DynamoEndpoint string
+	// StaticBaseURL (STATIC_BASE_URL, vote and result only) is where the
+	// pages link their assets, e.g. a CloudFront distribution holding the
+	// same files under the same paths: https://host[:port][/path], no
+	// trailing slash. "" (the default) links them on the service itself.
+	StaticBaseURL string
 }
 
 // NeedsRedis reports whether this service talks to Redis.
@@ -178,6 +183,12 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 		return c, fmt.Errorf("WORKER_ID: must not contain whitespace, got %q", c.WorkerID)
 	}
 
+	if svc == Vote || svc == Result {
+		if c.StaticBaseURL, err = staticBaseURL(get("STATIC_BASE_URL", "")); err != nil {
+			return c, err
+		}
+	}
+
 	if c.NeedsRedis() {
 		if c.RedisURL, err = redisURL(env, get); err != nil {
 			return c, err
@@ -208,6 +219,61 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// staticBaseURL checks STATIC_BASE_URL and drops trailing slashes. Only
+// https: the pages are served over HTTPS in every tier that has a CDN, and an
+// http:// asset there is blocked as mixed content. The origin goes into the
+// Content-Security-Policy header, hence the strict host check.
+func staticBaseURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("STATIC_BASE_URL: %s; want https://host[:port][/path] (e.g. https://d111111abcdef8.cloudfront.net), got %q", why, raw)
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", bad("not a URL")
+	case u.Scheme != "https":
+		return "", bad("must be an absolute https:// URL")
+	case u.Opaque != "" || !validHost(u.Hostname()):
+		return "", bad("must name a host")
+	case strings.HasSuffix(u.Host, ":") || !validPort(u.Port()):
+		return "", bad("port must be a number in [1, 65535]")
+	case u.User != nil:
+		return "", bad("must not carry credentials")
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", bad("must not have a query")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", bad("must not have a fragment")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// validHost accepts DNS names and IP literals (brackets already removed).
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func intVar(s, name string, lo, hi int) (int, error) {

@@ -217,3 +217,57 @@ func TestProbePort(t *testing.T) {
 		t.Fatalf("ProbePort with nothing set = %d, want the default 8081", p)
 	}
 }
+
+func TestStaticBaseURL(t *testing.T) {
+	cases := []struct {
+		raw, want string // want "" with ok false: refused
+		ok        bool
+	}{
+		{"", "", true}, // default: assets on the service itself
+		{"https://d111111abcdef8.cloudfront.net", "https://d111111abcdef8.cloudfront.net", true},
+		{"https://d111111abcdef8.cloudfront.net/", "https://d111111abcdef8.cloudfront.net", true},
+		{"  https://cdn.example.com:8443//  ", "https://cdn.example.com:8443", true},
+		{"https://cdn.example.com/ladder/", "https://cdn.example.com/ladder", true},
+		{"HTTPS://[2001:db8::1]", "https://[2001:db8::1]", true},
+		{"http://d111111abcdef8.cloudfront.net", "", false},
+		{"//d111111abcdef8.cloudfront.net", "", false},
+		{"d111111abcdef8.cloudfront.net", "", false},
+		{"/static", "", false},
+		{"https://cdn.example.com/?v=1", "", false},
+		{"https://cdn.example.com?", "", false},
+		{"https://cdn.example.com/#top", "", false},
+		{"https://cdn.example.com#", "", false},
+		{"https://", "", false},
+		{"https:cdn.example.com", "", false},
+		{"https://:443", "", false},
+		{"https://cdn.example.com:", "", false},
+		{"https://cdn.example.com:99999", "", false},
+		{"https://user:pw@cdn.example.com", "", false},
+		{"https://cdn;example.com", "", false},
+		{"https://cdn example.com", "", false},
+		{"ht tp://%%", "", false},
+		{"not a url at all", "", false},
+	}
+	for _, tc := range cases {
+		for _, svc := range []Service{Vote, Result} {
+			c, err := LoadFrom(svc, env(map[string]string{
+				"REDIS_URL": "redis://r:6379/0", "DATABASE_URL": "postgres://u:p@db:5432/x", "STATIC_BASE_URL": tc.raw,
+			}, nil))
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("%s %q: %v", svc, tc.raw, err)
+			case tc.ok && c.StaticBaseURL != tc.want:
+				t.Errorf("%s %q: StaticBaseURL = %q, want %q", svc, tc.raw, c.StaticBaseURL, tc.want)
+			case !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "STATIC_BASE_URL: ")):
+				t.Errorf("%s %q: err = %v (StaticBaseURL %q), want a STATIC_BASE_URL error", svc, tc.raw, err, c.StaticBaseURL)
+			}
+		}
+	}
+	// The worker links no pages: the variable is not its business.
+	c, err := LoadFrom(Worker, env(map[string]string{
+		"REDIS_URL": "redis://r:6379/0", "DATABASE_URL": "postgres://u:p@db:5432/x", "STATIC_BASE_URL": "http://x",
+	}, nil))
+	if err != nil || c.StaticBaseURL != "" {
+		t.Fatalf("worker: %q, %v", c.StaticBaseURL, err)
+	}
+}

@@ -24,9 +24,40 @@ import (
 // --dump-dom prints the DOM once the load event fired, and an open
 // EventSource does not hold that event back, so the harness appends an image
 // to the page whose response is held until the vote has been pushed.
-func TestBrowserPageUpdatesLive(t *testing.T) {
+func TestBrowserPageUpdatesLive(t *testing.T) { browserPageUpdatesLive(t, "") }
+
+// TestBrowserAssetsFromCDN is the same with STATIC_BASE_URL pointing at
+// another (HTTPS) origin that holds the files, as CloudFront would: the
+// page's policy must let the browser load and run them from there.
+func TestBrowserAssetsFromCDN(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /static/result/{file}", func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		hits[req.URL.RequestURI()]++
+		mu.Unlock()
+		assets.ServeHTTP(w, req)
+	})
+	cdn := httptest.NewTLSServer(mux)
+	defer cdn.Close()
+	if !browserPageUpdatesLive(t, cdn.URL, "--ignore-certificate-errors") {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{"result.css", "result.js"} {
+		if hits["/static/result/"+name+"?v="+AssetHash(name)] == 0 {
+			t.Errorf("the browser did not fetch %s from the CDN origin (requests: %v)", name, hits)
+		}
+	}
+}
+
+// browserPageUpdatesLive reports false when it skipped.
+func browserPageUpdatesLive(t *testing.T, staticBase string, flags ...string) bool {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
+		return false
 	}
 	bin := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -37,10 +68,11 @@ func TestBrowserPageUpdatesLive(t *testing.T) {
 	}
 	if bin == "" {
 		t.Skip("no chromium binary on PATH")
+		return false
 	}
 	t.Parallel()
 	u := testenv.MigratedDatabase(t)
-	r := newReplica(t, u, replicaOpts{labels: [2]string{"Tabs", "Spaces"}})
+	r := newReplica(t, u, replicaOpts{labels: [2]string{"Tabs", "Spaces"}, staticBase: staticBase})
 	vote(t, r.store, 1, 0)
 	r.waitLive(t, store.Tally{A: 1})
 
@@ -83,9 +115,9 @@ func TestBrowserPageUpdatesLive(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--dump-dom", srv.URL+"/")
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--no-first-run", "--user-data-dir=" + t.TempDir()}, flags...)
+	cmd := exec.CommandContext(ctx, bin, append(args, "--dump-dom", srv.URL+"/")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -101,4 +133,5 @@ func TestBrowserPageUpdatesLive(t *testing.T) {
 	if !regexp.MustCompile(`id="bar-a"[^>]*style="width: 25%;?"`).MatchString(dom) {
 		t.Fatalf("bar width not updated:\n%s", dom)
 	}
+	return true
 }

@@ -42,12 +42,18 @@ type Options struct {
 	// WriteTimeout drops a client that does not take an event within this
 	// time (default 30s), so a dead peer does not pin a goroutine.
 	WriteTimeout time.Duration
+	// StaticBaseURL, when set, is where the page links its CSS and
+	// JavaScript (a CDN holding the same files under the same paths:
+	// config's STATIC_BASE_URL); "" links them on this service.
+	StaticBaseURL string
 }
 
 // Handler serves the result service's routes.
 type Handler struct {
 	o   Options
 	mux *http.ServeMux
+	// css, js and csp are the page's links and policy, fixed at New.
+	css, js, csp string
 	// enc caches the JSON of the last broadcast so thousands of streams do
 	// not each encode the same value.
 	enc atomic.Pointer[encoded]
@@ -73,6 +79,15 @@ func New(o Options) *Handler {
 		o.WriteTimeout = 30 * time.Second
 	}
 	h := &Handler{o: o, mux: http.NewServeMux()}
+	linked, err := assets.At(o.StaticBaseURL)
+	if err != nil {
+		// config.Load has already refused such a value; a page with its
+		// own assets is better than none.
+		o.Log.Error("static assets stay on this service: "+err.Error(), "error", err.Error())
+		linked = assets
+	}
+	h.css, h.js = assetURL(linked, "result.css"), assetURL(linked, "result.js")
+	h.csp = contentSecurityPolicy(linked.Origin())
 	h.mux.HandleFunc("GET /{$}", h.page)
 	h.mux.HandleFunc("GET /api/results", h.results)
 	h.mux.HandleFunc("GET /events", h.events)
@@ -174,7 +189,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := pageView{OptionA: h.o.OptionA, OptionB: h.o.OptionB, A: t.A, B: t.B,
-		Votes: VotesText(t.Total()), CSS: assetURL("result.css"), JS: assetURL("result.js")}
+		Votes: VotesText(t.Total()), CSS: h.css, JS: h.js}
 	v.PctA, v.PctB = Percentages(t.A, t.B)
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, v); err != nil {
@@ -187,11 +202,21 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
-	// Everything comes from this origin; the bars' widths are inline style
-	// attributes so the page is right without JavaScript.
-	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
-		"connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	hd.Set("Content-Security-Policy", h.csp)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// contentSecurityPolicy: everything comes from this origin, except the
+// script and stylesheet from assetOrigin when they are linked on a CDN. The
+// bars' widths are inline style attributes so the page is right without
+// JavaScript.
+func contentSecurityPolicy(assetOrigin string) string {
+	src := "'self'"
+	if assetOrigin != "" {
+		src += " " + assetOrigin
+	}
+	return "default-src 'none'; script-src " + src + "; style-src " + src + " 'unsafe-inline'; " +
+		"connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }
 
 func (h *Handler) encode(u Update) []byte {

@@ -45,6 +45,8 @@ type replicaOpts struct {
 	noWatch   bool
 	heartbeat time.Duration
 	maxStream time.Duration
+	// staticBase is Options.StaticBaseURL.
+	staticBase string
 }
 
 func newReplica(t *testing.T, dbURL string, o replicaOpts) *replica {
@@ -61,7 +63,7 @@ func newReplica(t *testing.T, dbURL string, o replicaOpts) *replica {
 		o.labels = [2]string{"Cats", "Dogs"}
 	}
 	r.h = New(Options{OptionA: o.labels[0], OptionB: o.labels[1], Store: countingTallier{st, &r.reads}, Hub: r.hub,
-		Heartbeat: o.heartbeat, MaxStream: o.maxStream})
+		Heartbeat: o.heartbeat, MaxStream: o.maxStream, StaticBaseURL: o.staticBase})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -26,7 +26,7 @@ var assets = func() *staticassets.Set {
 // AssetHash returns the ?v= value for a static file ("" if unknown).
 func AssetHash(name string) string { return assets.Hash(name) }
 
-func assetURL(name string) string {
-	u, _ := assets.URL(name) // the page names only files it embeds; tests check them
+func assetURL(s *staticassets.Set, name string) string {
+	u, _ := s.URL(name) // the page names only files it embeds; tests check them
 	return u
 }

@@ -1,6 +1,7 @@
 // Package staticassets serves a page's embedded CSS, JavaScript and images
 // under content-hash URLs. The files are plain (no templating), so the same
-// bytes can be uploaded to S3 under the same key prefix and served by a CDN.
+// bytes can be uploaded to S3 under the same key prefix and served by a CDN;
+// Set.At makes the page link them there instead.
 package staticassets
 
 import (
@@ -11,7 +12,9 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -25,6 +28,7 @@ type file struct {
 // file is a map lookup.
 type Set struct {
 	urlPrefix string
+	origin    string // scheme://host[:port] of the links; "" for this site
 	files     map[string]file
 }
 
@@ -57,7 +61,33 @@ func New(fsys fs.FS, dir, urlPrefix string) (*Set, error) {
 // Hash is the ?v= value of a file ("" if there is no such file).
 func (s *Set) Hash(name string) string { return s.files[name].hash }
 
-// URL is the versioned URL of a file.
+// At returns the set linking its files at base, an absolute URL such as a
+// CDN's (config.Load's STATIC_BASE_URL, already checked and without a
+// trailing slash): base + the path the service serves them at, + ?v=. The
+// CDN holds the files under that same key prefix, so only the origin
+// changes. base "" returns s unchanged. The returned set still serves the
+// files itself: pages rendered before the switch, and a fallback, use them.
+func (s *Set) At(base string) (*Set, error) {
+	if base == "" {
+		return s, nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("static base URL %q: want an absolute URL without query or fragment", base)
+	}
+	c := *s
+	c.origin = u.Scheme + "://" + u.Host
+	// The prefix may be relative ("static/result/", resolved against the
+	// page); on another origin it is rooted.
+	c.urlPrefix = strings.TrimRight(base, "/") + "/" + strings.TrimLeft(s.urlPrefix, "/")
+	return &c, nil
+}
+
+// Origin is the scheme://host[:port] the links point at, for the page's
+// Content-Security-Policy; "" when they point at the page's own origin.
+func (s *Set) Origin() string { return s.origin }
+
+// URL is the versioned URL of a file: the only place links are built.
 func (s *Set) URL(name string) (string, error) {
 	f, ok := s.files[name]
 	if !ok {

@@ -62,6 +62,10 @@ type Options struct {
 	Log      *slog.Logger
 	// Now stamps votes; defaults to time.Now.
 	Now func() time.Time
+	// StaticBaseURL, when set, is where the page links its assets (a CDN
+	// holding the same files under the same paths: config's
+	// STATIC_BASE_URL); "" links them on this service.
+	StaticBaseURL string
 }
 
 type handler struct {
@@ -71,6 +75,7 @@ type handler struct {
 	// The page depends only on which option (none, a, b) to mark, so the
 	// three variants are rendered once instead of per request.
 	pages map[string][]byte
+	csp   string
 	// Counters resolved once: a label lookup per vote is measurable.
 	accepted map[string]prometheus.Counter
 }
@@ -97,14 +102,18 @@ func New(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	linked, err := assets.At(o.StaticBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("votepage: %w", err)
+	}
 	data := pageData{A: o.OptionA, B: o.OptionB, Hostname: o.Hostname}
-	if data.CSS, err = assets.URL("vote.css"); err != nil {
+	if data.CSS, err = linked.URL("vote.css"); err != nil {
 		return nil, err
 	}
-	if data.Icon, err = assets.URL("favicon.svg"); err != nil {
+	if data.Icon, err = linked.URL("favicon.svg"); err != nil {
 		return nil, err
 	}
-	h := &handler{sink: o.Sink, log: o.Log, now: o.Now,
+	h := &handler{sink: o.Sink, log: o.Log, now: o.Now, csp: contentSecurityPolicy(linked.Origin()),
 		pages: map[string][]byte{}, accepted: map[string]prometheus.Counter{}}
 	for _, opt := range ballot.Options {
 		h.accepted[opt] = metrics.VotesAccepted.WithLabelValues(opt)
@@ -288,10 +297,20 @@ func (h *handler) writePage(w http.ResponseWriter, voted string) {
 	// Per-voter responses (and Set-Cookie): no shared cache may keep them.
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("Content-Security-Policy", h.csp)
 	hd.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(page)
+}
+
+// contentSecurityPolicy allows the stylesheet and the icon (an image) from
+// assetOrigin as well when the assets are linked on a CDN; nothing else.
+func contentSecurityPolicy(assetOrigin string) string {
+	src := "'self'"
+	if assetOrigin != "" {
+		src += " " + assetOrigin
+	}
+	return "default-src 'none'; style-src " + src + "; img-src " + src + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
 func setVoterCookie(w http.ResponseWriter, r *http.Request, id string) {
