@@ -8,8 +8,10 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/constructs-go/constructs/v10"
 
 	"github.com/ladder-cdk/ladder/stacks/k8sapp"
@@ -29,8 +31,10 @@ type RegionalEntryProps struct {
 	Failover awsroute53.Failover
 	// SetIdentifier tells this region's records apart from the other's.
 	SetIdentifier string
-	// LogRetentionDays keeps the access logs.
+	// LogRetentionDays keeps the access logs; LogRetention the web ACL's
+	// log of blocked requests.
 	LogRetentionDays   int
+	LogRetention       awslogs.RetentionDays
 	DeletionProtection bool
 	AlarmAction        awscloudwatch.IAlarmAction
 	What               string
@@ -48,6 +52,8 @@ type RegionalEntry struct {
 	ResultTargets elbv2.ApplicationTargetGroup
 	// LogBucket holds the access logs (versioned: replicated by Tier 4).
 	LogBucket awss3.Bucket
+	// WebAcl filters every request before the load balancer routes it.
+	WebAcl awswafv2.CfnWebACL
 	// HealthCheck is healthy when vote answers /readyz from the internet and
 	// result has a healthy target: it decides the failover.
 	HealthCheck awsroute53.HealthCheck
@@ -97,6 +103,20 @@ func NewRegionalEntry(scope constructs.Construct, id string, props RegionalEntry
 	})
 	alb.LogAccessLogs(e.LogBucket, s("alb"))
 	e.LoadBalancer = alb
+
+	// The same rules as Tier 2's CloudFront ACL, in front of the load
+	// balancer: here the voters reach it directly.
+	e.WebAcl = NewVoteWebAcl(c, VoteWebAclProps{
+		Scope:         "REGIONAL",
+		Description:   "Ladder voting app load balancer: /metrics hidden, a per-IP rate limit on vote POSTs, AWS managed rules",
+		MetricName:    "LadderRegionalWebAcl",
+		PostRateLimit: DefaultPostRateLimit,
+		LogRetention:  props.LogRetention,
+	})
+	awswafv2.NewCfnWebACLAssociation(c, s("WebAclAssociation"), &awswafv2.CfnWebACLAssociationProps{
+		ResourceArn: alb.LoadBalancerArn(),
+		WebAclArn:   e.WebAcl.AttrArn(),
+	})
 
 	// IP targets: the pods themselves, registered by the Load Balancer
 	// Controller from the TargetGroupBinding objects.

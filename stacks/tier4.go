@@ -188,6 +188,7 @@ func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failo
 				Failover:           failover,
 				SetIdentifier:      region,
 				LogRetentionDays:   props.LogRetentionDays,
+				LogRetention:       props.LogRetention,
 				DeletionProtection: props.DeletionProtection,
 				AlarmAction:        r.Alarms.Action,
 				What:               what,

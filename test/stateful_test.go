@@ -122,6 +122,7 @@ var tier4AppStatefulIDs = []string{
 	"EksControlPlaneLogsDB7AEF19",
 	"EksSecretsKey89C78FFD",
 	"EntryLogs2EBD49F9",
+	"EntryWafLogsBA81DDCA",
 	"LogSearchAppLogs8B343ABF",
 	"LogSearchDomain554D1947",
 	"LogSearchKeyF2A9CC23",

@@ -379,7 +379,8 @@ func TestTier4AppUsesDynamoDBAndTargetGroups(t *testing.T) {
 
 // The load balancer: deletion protection from the configuration, invalid
 // headers dropped, access logs on, /metrics answered 404 on every
-// listener, and the pods reachable from it on their two ports only.
+// listener, a web ACL in front, and the pods reachable from it on their
+// two ports only.
 func TestTier4LoadBalancer(t *testing.T) {
 	for _, set := range []*synthesized{defaults, full} {
 		_, lb := set.only(t, tier4, "AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -408,6 +409,18 @@ func TestTier4LoadBalancer(t *testing.T) {
 		}
 		if hidden != want {
 			t.Errorf("%d listeners serve the app, %d hide /metrics", want, hidden)
+		}
+		// WAF in front of the load balancer: Tier 2's rules, but /readyz
+		// stays reachable for Route53's health checkers.
+		_, acl := set.only(t, tier4, "AWS::WAFv2::WebACL")
+		rules := flatten(props(acl)["Rules"])
+		if props(acl)["Scope"] != "REGIONAL" || !strings.Contains(rules, `"SearchString":"/metrics"`) || strings.Contains(rules, "/readyz") ||
+			!strings.Contains(rules, "AWSManagedRulesCommonRuleSet") || !strings.Contains(rules, `"SearchString":"POST"`) {
+			t.Errorf("web ACL %s: want REGIONAL, /metrics hidden, /readyz open, the POST rate limit and managed rules", rules)
+		}
+		_, assoc := set.only(t, tier4, "AWS::WAFv2::WebACLAssociation")
+		if !strings.Contains(flatten(props(assoc)["ResourceArn"]), "EntryLoadBalancer") || !strings.Contains(flatten(props(assoc)["WebACLArn"]), "EntryWebAcl") {
+			t.Errorf("web ACL association %v", props(assoc))
 		}
 		ports := map[float64]bool{}
 		for _, r := range set.resources(t, tier4, "AWS::EC2::SecurityGroupIngress") {
