@@ -115,64 +115,13 @@ func NewVoteAppCdn(scope constructs.Construct, id string, props VoteAppCdnProps)
 	scope = constructs.NewConstruct(scope, s(id))
 	c := &VoteAppCdn{Construct: scope}
 
-	// CloudFront's standard (legacy) logs are written by the awslogsdelivery
-	// account through an ACL grant, so this bucket keeps ACLs enabled (with
-	// the bucket owner owning what is delivered); Block Public Access still
-	// refuses any public grant. Standard logging v2 would avoid ACLs, but its
-	// delivery source must be created in us-east-1, away from the bucket.
-	// SSE-S3 because S3 server access logging cannot write to SSE-KMS.
-	c.LogBucket = awss3.NewBucket(scope, s("Logs"), &awss3.BucketProps{
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		EnforceSSL:        b(true),
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Expiration:                          awscdk.Duration_Days(n(props.LogRetentionDays)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(1)),
-		}},
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
+	c.LogBucket = newCdnLogBucket(scope, "Logs", props.LogRetentionDays)
 
-	// SSE-S3, not KMS: with SSE-KMS the key policy must let CloudFront
-	// decrypt for these distributions, which depend on the bucket, which
-	// depends on the key (a cycle CDK breaks only by trusting every
-	// distribution of the account). These are public web assets: encryption
-	// at rest is what they need, not access control through a key.
-	c.StaticBucket = awss3.NewBucket(scope, s("Static"), &awss3.BucketProps{
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
-		EnforceSSL:             b(true),
-		Versioned:              b(true),
-		Encryption:             awss3.BucketEncryption_S3_MANAGED,
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		ServerAccessLogsBucket: c.LogBucket,
-		ServerAccessLogsPrefix: s("s3/static/"),
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			// Every deploy replaces the assets; old versions are rebuilt from
-			// git, so three months of them is enough to look back.
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(n(90)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(1)),
-		}},
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		AutoDeleteObjects: b(false),
-	})
+	c.StaticBucket = newStaticBucket(scope, c.LogBucket)
 
-	c.StaticDeployments = deployStaticAssets(scope, c.StaticBucket, props)
+	c.StaticDeployments = deployStaticAssets(scope, c.StaticBucket, props.VoteStaticDir, props.ResultStaticDir, props.LogRetentionDays)
 
-	// The content hash is in the ?v= query string; a policy ignoring query
-	// strings (like the managed CachingOptimized) would keep serving the
-	// previous bytes after a deploy. Only v is in the key and forwarded;
-	// other query strings neither split the cache nor reach S3.
-	staticCache := awscloudfront.NewCachePolicy(scope, s("StaticCachePolicy"), &awscloudfront.CachePolicyProps{
-		Comment:                    s("Ladder static assets: versioned by ?v=<content hash>"),
-		QueryStringBehavior:        awscloudfront.CacheQueryStringBehavior_AllowList(s("v")),
-		HeaderBehavior:             awscloudfront.CacheHeaderBehavior_None(),
-		CookieBehavior:             awscloudfront.CacheCookieBehavior_None(),
-		MinTtl:                     awscdk.Duration_Seconds(n(0)),
-		DefaultTtl:                 awscdk.Duration_Days(n(1)),
-		MaxTtl:                     awscdk.Duration_Days(n(365)),
-		EnableAcceptEncodingGzip:   b(true),
-		EnableAcceptEncodingBrotli: b(true),
-	})
+	staticCache := newStaticCachePolicy(scope)
 	oac := awscloudfront.NewS3OriginAccessControl(scope, s("StaticOac"), &awscloudfront.S3OriginAccessControlProps{
 		Description: s("CloudFront reads the Ladder static bucket, signing with SigV4"),
 		Signing:     awscloudfront.Signing_SIGV4_ALWAYS(),
@@ -288,6 +237,83 @@ func NewVoteAppCdn(scope constructs.Construct, id string, props VoteAppCdnProps)
 	return c
 }
 
+// StaticNoncurrentVersionDays is how long a static bucket keeps replaced
+// asset versions. Every deploy replaces the assets; old versions are rebuilt
+// from git, so three months of them is enough to look back. A DR replica of
+// a static bucket keeps its noncurrent versions as long.
+const StaticNoncurrentVersionDays = 90
+
+// newCdnLogBucket receives CloudFront's standard logs and a static bucket's
+// server access logs, kept retentionDays.
+//
+// CloudFront's standard (legacy) logs are written by the awslogsdelivery
+// account through an ACL grant, so this bucket keeps ACLs enabled (with
+// the bucket owner owning what is delivered); Block Public Access still
+// refuses any public grant. Standard logging v2 would avoid ACLs, but its
+// delivery source must be created in us-east-1, away from the bucket.
+// SSE-S3 because S3 server access logging cannot write to SSE-KMS.
+func newCdnLogBucket(scope constructs.Construct, id string, retentionDays float64) awss3.Bucket {
+	return awss3.NewBucket(scope, s(id), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        b(true),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Expiration:                          awscdk.Duration_Days(n(retentionDays)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(1)),
+		}},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+}
+
+// newStaticBucket ("Static" in scope) holds both pages' assets, read by
+// CloudFront through an origin access control, its access logged to
+// logBucket under s3/static/.
+//
+// SSE-S3, not KMS: with SSE-KMS the key policy must let CloudFront
+// decrypt for the distributions, which depend on the bucket, which
+// depends on the key (a cycle CDK breaks only by trusting every
+// distribution of the account). These are public web assets: encryption
+// at rest is what they need, not access control through a key.
+func newStaticBucket(scope constructs.Construct, logBucket awss3.IBucket) awss3.Bucket {
+	return awss3.NewBucket(scope, s("Static"), &awss3.BucketProps{
+		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:             b(true),
+		Versioned:              b(true),
+		Encryption:             awss3.BucketEncryption_S3_MANAGED,
+		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket: logBucket,
+		ServerAccessLogsPrefix: s("s3/static/"),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(n(StaticNoncurrentVersionDays)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(1)),
+		}},
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		AutoDeleteObjects: b(false),
+	})
+}
+
+// newStaticCachePolicy ("StaticCachePolicy" in scope) caches the assets by
+// path and ?v=.
+//
+// The content hash is in the ?v= query string; a policy ignoring query
+// strings (like the managed CachingOptimized) would keep serving the
+// previous bytes after a deploy. Only v is in the key and forwarded;
+// other query strings neither split the cache nor reach S3.
+func newStaticCachePolicy(scope constructs.Construct) awscloudfront.CachePolicy {
+	return awscloudfront.NewCachePolicy(scope, s("StaticCachePolicy"), &awscloudfront.CachePolicyProps{
+		Comment:                    s("Ladder static assets: versioned by ?v=<content hash>"),
+		QueryStringBehavior:        awscloudfront.CacheQueryStringBehavior_AllowList(s("v")),
+		HeaderBehavior:             awscloudfront.CacheHeaderBehavior_None(),
+		CookieBehavior:             awscloudfront.CacheCookieBehavior_None(),
+		MinTtl:                     awscdk.Duration_Seconds(n(0)),
+		DefaultTtl:                 awscdk.Duration_Days(n(1)),
+		MaxTtl:                     awscdk.Duration_Days(n(365)),
+		EnableAcceptEncodingGzip:   b(true),
+		EnableAcceptEncodingBrotli: b(true),
+	})
+}
+
 func url(host *string) *string {
 	return awscdk.Fn_Join(s(""), &[]*string{s("https://"), host, s("/")})
 }
@@ -302,9 +328,9 @@ func url(host *string) *string {
 // instead, closed to those grants, that may read exactly the two asset
 // zips, list the static bucket, and write and delete under the two
 // prefixes; and a log group with the rung's retention.
-func deployStaticAssets(c constructs.Construct, bucket awss3.Bucket, props VoteAppCdnProps) []awss3deployment.BucketDeployment {
+func deployStaticAssets(c constructs.Construct, bucket awss3.Bucket, voteDir, resultDir string, retentionDays float64) []awss3deployment.BucketDeployment {
 	logs := awslogs.NewCfnLogGroup(c, s("AssetDeployLogs"), &awslogs.CfnLogGroupProps{
-		RetentionInDays: n(props.LogRetentionDays),
+		RetentionInDays: n(retentionDays),
 	})
 	logs.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
 	// An L1 because the retention comes in days; BucketDeployment takes an
@@ -327,8 +353,8 @@ func deployStaticAssets(c constructs.Construct, bucket awss3.Bucket, props VoteA
 	var out []awss3deployment.BucketDeployment
 	var written []string
 	for _, site := range []struct{ id, dir, prefix string }{
-		{"VoteAssets", props.VoteStaticDir, "static/vote/"},
-		{"ResultAssets", props.ResultStaticDir, "static/result/"},
+		{"VoteAssets", voteDir, "static/vote/"},
+		{"ResultAssets", resultDir, "static/result/"},
 	} {
 		zip := awss3assets.NewAsset(c, s(site.id+"Zip"), &awss3assets.AssetProps{Path: s(site.dir)})
 		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

@@ -16,6 +16,13 @@ type ReplicaBucketProps struct {
 	// ExpireAfterDays is the source's retention: replicas (current and
 	// noncurrent versions) are kept exactly as long.
 	ExpireAfterDays int
+	// KeepCurrentVersions is for a source that never expires its current
+	// objects (static assets): nor does the replica, and ExpireAfterDays
+	// applies to noncurrent versions only.
+	KeepCurrentVersions bool
+	// ServedByCloudFront lets CloudFront distributions of this account read
+	// the replicas through an origin access control (a failover origin).
+	ServedByCloudFront bool
 }
 
 // ReplicaBucket is the DR region's copy of a source bucket: versioned (S3
@@ -40,6 +47,15 @@ func NewReplicaBucket(scope constructs.Construct, id string, props ReplicaBucket
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
 	days := awscdk.Duration_Days(n(float64(props.ExpireAfterDays)))
+	expiry := &awss3.LifecycleRule{
+		Id:                                  s("ExpireWithTheSource"),
+		Expiration:                          days,
+		NoncurrentVersionExpiration:         days,
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(7)),
+	}
+	if props.KeepCurrentVersions {
+		expiry.Expiration = nil
+	}
 	bucket := awss3.NewBucket(c, s("Bucket"), &awss3.BucketProps{
 		Versioned:     b(true),
 		Encryption:    awss3.BucketEncryption_KMS,
@@ -51,21 +67,61 @@ func NewReplicaBucket(scope constructs.Construct, id string, props ReplicaBucket
 		EnforceSSL:        b(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 		LifecycleRules: &[]*awss3.LifecycleRule{
-			{
-				Id:                                  s("ExpireWithTheSource"),
-				Expiration:                          days,
-				NoncurrentVersionExpiration:         days,
-				AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(n(7)),
-			},
+			expiry,
 			// Expiring current versions leaves delete markers (and
 			// replicated deletes arrive as markers): remove those once no
 			// version is left behind them.
 			{Id: s("RemoveExpiredDeleteMarkers"), ExpiredObjectDeleteMarker: b(true)},
 		},
 	})
+	if !props.ServedByCloudFront {
+		suppress(bucket, nagReason{
+			id:     "AwsSolutions-S1",
+			reason: "A replica of a log bucket: every write is S3 replication from the source region, whose own access (and the ALB's delivery) is what matters; logging the replica's replication writes would add a log of logs.",
+		})
+		return &ReplicaBucket{Construct: c, Bucket: bucket, Key: key}
+	}
+
+	// The distribution reading this bucket lives in the primary stack,
+	// deployed after this one, so neither policy can name it: both trust
+	// CloudFront acting for any distribution of this account (the
+	// conditions keep other accounts' distributions out, the confused
+	// deputy). What is served here is public web assets.
+	stack := awscdk.Stack_Of(c)
+	fromDistributions := &map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": stack.Account()},
+		"ArnLike": map[string]any{"AWS:SourceArn": awscdk.Fn_Join(s(""), &[]*string{
+			s("arn:"), stack.Partition(), s(":cloudfront::"), stack.Account(), s(":distribution/*"),
+		})},
+	}
+	cloudFront := awsiam.NewServicePrincipal(s("cloudfront.amazonaws.com"), nil)
+	bucket.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{cloudFront},
+		// GetObject only: without ListBucket a missing key answers 403,
+		// which the origin group treats as a failure like 404.
+		Actions:    ss("s3:GetObject"),
+		Resources:  ss(*bucket.ArnForObjects(s("*"))),
+		Conditions: fromDistributions,
+	}))
+	// Replicas of SSE-S3 source objects (a static bucket's) stay SSE-S3
+	// (see ReplicateBucket), so CloudFront needs no key to read them. But
+	// whatever is written here directly (an operator restoring an asset
+	// while the primary region is down) gets this bucket's default SSE-KMS
+	// encryption, and CloudFront could not serve it without Decrypt on this
+	// key. Keeping SSE-KMS as the default (rather than SSE-S3 for this
+	// replica) keeps one shape for every replica bucket and the replication
+	// rule's ReplicaKmsKeyID valid; the grant is Decrypt only, under the
+	// same conditions.
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{cloudFront},
+		Actions:    ss("kms:Decrypt"),
+		// In a key policy "*" is this key.
+		Resources:  ss("*"),
+		Conditions: fromDistributions,
+	}), nil)
 	suppress(bucket, nagReason{
 		id:     "AwsSolutions-S1",
-		reason: "A replica of a log bucket: every write is S3 replication from the source region, whose own access (and the ALB's delivery) is what matters; logging the replica's replication writes would add a log of logs.",
+		reason: "A replica of the static assets: every write is S3 replication from the primary bucket, whose access is logged; reads come only from CloudFront, whose standard logs record every request.",
 	})
 	return &ReplicaBucket{Construct: c, Bucket: bucket, Key: key}
 }
