@@ -21,10 +21,11 @@ type AssetCdnProps struct {
 	VoteStaticDir, ResultStaticDir string
 	// The DR replica, made in the DR stack by NewAssetReplicaBucket and
 	// read here as tokens (weak cross-region references): its ARN (the
-	// replication destination), its regional domain name (the failover
-	// origin), its key (ReplicaBucket.Key) and its region.
-	ReplicaBucketArn, ReplicaBucketDomainName, ReplicaKeyArn *string
-	ReplicaRegion                                            string
+	// replication destination) and name (the replication metrics), its
+	// regional domain name (the failover origin), its key
+	// (ReplicaBucket.Key) and its region.
+	ReplicaBucketArn, ReplicaBucketName, ReplicaBucketDomainName, ReplicaKeyArn *string
+	ReplicaRegion                                                               string
 	// LogRetentionDays is how long CloudFront and S3 access logs are kept.
 	LogRetentionDays float64
 	// AlarmAction, when set, is notified when replication fails or falls
@@ -74,8 +75,8 @@ func NewAssetCdn(scope constructs.Construct, id string, props AssetCdnProps) *As
 	if props.VoteStaticDir == "" || props.ResultStaticDir == "" {
 		panic("AssetCdn: VoteStaticDir and ResultStaticDir are required")
 	}
-	if props.ReplicaBucketArn == nil || props.ReplicaBucketDomainName == nil || props.ReplicaKeyArn == nil || props.ReplicaRegion == "" {
-		panic("AssetCdn: ReplicaBucketArn, ReplicaBucketDomainName, ReplicaKeyArn and ReplicaRegion are required")
+	if props.ReplicaBucketArn == nil || props.ReplicaBucketName == nil || props.ReplicaBucketDomainName == nil || props.ReplicaKeyArn == nil || props.ReplicaRegion == "" {
+		panic("AssetCdn: ReplicaBucketArn, ReplicaBucketName, ReplicaBucketDomainName, ReplicaKeyArn and ReplicaRegion are required")
 	}
 	if props.LogRetentionDays < 1 {
 		panic(fmt.Sprintf("AssetCdn: LogRetentionDays %v, want at least 1", props.LogRetentionDays))
@@ -87,10 +88,11 @@ func NewAssetCdn(scope constructs.Construct, id string, props AssetCdnProps) *As
 	c.Deployments = deployStaticAssets(scope, c.Bucket, props.VoteStaticDir, props.ResultStaticDir, props.LogRetentionDays)
 	// Replicas of these SSE-S3 objects stay SSE-S3 in the DR bucket.
 	c.Replication = ReplicateBucket(scope, "Replication", c.Bucket, BucketReplicationProps{
-		DestinationBucketArn: props.ReplicaBucketArn,
-		DestinationKeyArn:    props.ReplicaKeyArn,
-		DestinationRegion:    props.ReplicaRegion,
-		AlarmAction:          props.AlarmAction,
+		DestinationBucketArn:  props.ReplicaBucketArn,
+		DestinationBucketName: props.ReplicaBucketName,
+		DestinationKeyArn:     props.ReplicaKeyArn,
+		DestinationRegion:     props.ReplicaRegion,
+		AlarmAction:           props.AlarmAction,
 	})
 
 	oac := awscloudfront.NewS3OriginAccessControl(scope, s("Oac"), &awscloudfront.S3OriginAccessControlProps{

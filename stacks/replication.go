@@ -129,7 +129,12 @@ func NewReplicaBucket(scope constructs.Construct, id string, props ReplicaBucket
 // BucketReplicationProps name the DR side of a replication rule; the
 // values are tokens read from the DR stack (weak cross-region references).
 type BucketReplicationProps struct {
-	DestinationBucketArn *string
+	// DestinationBucketArn and DestinationBucketName are the DR bucket's
+	// (its name for the replication metrics' dimension: taken as a value of
+	// its own rather than split out of the ARN, an intrinsic CloudFormation
+	// would have to evaluate around a cross-region Fn::GetStackOutput).
+	DestinationBucketArn  *string
+	DestinationBucketName *string
 	// DestinationKeyArn is the DR bucket's key (ReplicaBucket.Key).
 	DestinationKeyArn *string
 	// DestinationRegion is the DR bucket's region (bucket ARNs carry none);
@@ -172,8 +177,8 @@ const replicationRuleID = "ToDR"
 // (SseKmsEncryptedObjects) and re-encrypted under the DR key
 // (ReplicaKmsKeyID). Either way every replica is encrypted at rest.
 func ReplicateBucket(scope constructs.Construct, id string, source awss3.Bucket, props BucketReplicationProps) *BucketReplication {
-	if props.DestinationBucketArn == nil || props.DestinationKeyArn == nil || props.DestinationRegion == "" {
-		panic(fmt.Sprintf("ReplicateBucket %s: DestinationBucketArn, DestinationKeyArn and DestinationRegion are required", id))
+	if props.DestinationBucketArn == nil || props.DestinationBucketName == nil || props.DestinationKeyArn == nil || props.DestinationRegion == "" {
+		panic(fmt.Sprintf("ReplicateBucket %s: DestinationBucketArn, DestinationBucketName, DestinationKeyArn and DestinationRegion are required", id))
 	}
 	cfn := source.Node().DefaultChild().(awss3.CfnBucket)
 	if cfn.VersioningConfiguration() == nil {
@@ -271,8 +276,7 @@ func ReplicateBucket(scope constructs.Construct, id string, source awss3.Bucket,
 	})
 	r := &BucketReplication{Construct: c, Role: role}
 	if props.AlarmAction != nil {
-		dest := awss3.Bucket_FromBucketArn(c, s("Destination"), props.DestinationBucketArn)
-		dims := &map[string]*string{"SourceBucket": source.BucketName(), "DestinationBucket": dest.BucketName(), "RuleId": s(replicationRuleID)}
+		dims := &map[string]*string{"SourceBucket": source.BucketName(), "DestinationBucket": props.DestinationBucketName, "RuleId": s(replicationRuleID)}
 		metric := func(name, stat string) awscloudwatch.Metric {
 			return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 				Namespace: s("AWS/S3"), MetricName: s(name), DimensionsMap: dims,

@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"path/filepath"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -68,16 +70,19 @@ type Tier4Region struct {
 	Entry   *RegionalEntry
 
 	// In the primary: the table, the replication of the load balancer's
-	// logs, the table's backups (copied to the DR vault).
+	// logs, the table's backups (copied to the DR vault), and the pages'
+	// static assets on CloudFront (replicated, failing over to the DR copy).
 	Table          *VotesTable
 	LogReplication *BucketReplication
 	Backup         *Backup
+	Assets         *AssetCdn
 
-	// In the DR region: the replica's key, the logs' replica bucket, the
-	// vault receiving the backup copies.
-	TableKey   awskms.Key
-	LogReplica *ReplicaBucket
-	Vault      *BackupVault
+	// In the DR region: the replica's key, the replica buckets of the logs
+	// and the static assets, the vault receiving the backup copies.
+	TableKey     awskms.Key
+	LogReplica   *ReplicaBucket
+	AssetReplica *ReplicaBucket
+	Vault        *BackupVault
 }
 
 func NewTier4(scope constructs.Construct, id string, props Tier4Props) *Tier4 {
@@ -96,9 +101,7 @@ func NewTier4(scope constructs.Construct, id string, props Tier4Props) *Tier4 {
 	dr.TableKey = NewTableReplicaKey(drStack, "TableReplicaKey")
 	dr.LogReplica = NewReplicaBucket(drStack, "LoadBalancerLogReplica", ReplicaBucketProps{ExpireAfterDays: props.LogRetentionDays})
 	dr.Vault = NewBackupVault(drStack, "BackupCopies", BackupVaultProps{Lock: lock})
-	if props.Warm {
-		dr.runApp(props, id+"-DR", drRegion, awsroute53.Failover_SECONDARY, VotesTableArn(props.TableName, drRegion), dr.TableKey.KeyArn())
-	}
+	dr.AssetReplica = NewAssetReplicaBucket(drStack, "StaticAssetReplica")
 
 	// --- The primary region.
 	pProps := props.Primary
@@ -106,6 +109,28 @@ func NewTier4(scope constructs.Construct, id string, props Tier4Props) *Tier4 {
 	pStack := awscdk.NewStack(scope, s(id), &pProps)
 	p := &Tier4Region{Stack: pStack}
 	p.Alarms = NewAlarmTopic(pStack, "Alarms", AlarmTopicProps{Email: props.AlarmEmail})
+	// The pages' assets, for both regions' pages: one distribution, its
+	// origin the primary's bucket, failing over to the DR replica.
+	p.Assets = NewAssetCdn(pStack, "StaticAssets", AssetCdnProps{
+		VoteStaticDir:           filepath.Join(props.App.ServicesDir, "internal/votepage/static"),
+		ResultStaticDir:         filepath.Join(props.App.ServicesDir, "internal/resultpage/static"),
+		ReplicaBucketArn:        dr.AssetReplica.Bucket.BucketArn(),
+		ReplicaBucketName:       dr.AssetReplica.Bucket.BucketName(),
+		ReplicaBucketDomainName: dr.AssetReplica.Bucket.BucketRegionalDomainName(),
+		ReplicaKeyArn:           dr.AssetReplica.Key.KeyArn(),
+		ReplicaRegion:           drRegion,
+		LogRetentionDays:        float64(props.LogRetentionDays),
+		AlarmAction:             p.Alarms.Action,
+	})
+	if props.Warm {
+		// The DR pages serve their assets from their own pods: naming the
+		// primary's distribution would make the DR stack, which the
+		// primary reads, read the primary in turn (a cycle), and in a
+		// failover the DR region should not need anything made in the
+		// failed one.
+		dr.runApp(props, id+"-DR", drRegion, awsroute53.Failover_SECONDARY, VotesTableArn(props.TableName, drRegion), dr.TableKey.KeyArn(), nil)
+	}
+
 	p.Table = NewVotesTable(pStack, "Votes", VotesTableProps{
 		TableName:          props.TableName,
 		ReplicaRegions:     []string{drRegion},
@@ -113,16 +138,24 @@ func NewTier4(scope constructs.Construct, id string, props Tier4Props) *Tier4 {
 		DeletionProtection: props.DeletionProtection,
 		AlarmAction:        p.Alarms.Action,
 	})
-	p.runApp(props, id, primaryRegion, awsroute53.Failover_PRIMARY, p.Table.TableArnIn(primaryRegion), p.Table.Key.KeyArn())
+	p.runApp(props, id, primaryRegion, awsroute53.Failover_PRIMARY, p.Table.TableArnIn(primaryRegion), p.Table.Key.KeyArn(), p.Assets.URL)
+	// A page naming a new asset hash is served only once the asset is in
+	// the bucket.
+	for _, m := range p.App.Manifests {
+		for _, d := range p.Assets.Deployments {
+			m.Node().AddDependency(d)
+		}
+	}
 	// The pods' table is the one made here: no pod starts before it.
 	for _, m := range p.App.Manifests {
 		m.Node().AddDependency(p.Table.Table)
 	}
 	p.LogReplication = ReplicateBucket(pStack, "LoadBalancerLogReplication", p.Entry.LogBucket, BucketReplicationProps{
-		DestinationBucketArn: dr.LogReplica.Bucket.BucketArn(),
-		DestinationKeyArn:    dr.LogReplica.Key.KeyArn(),
-		DestinationRegion:    drRegion,
-		AlarmAction:          p.Alarms.Action,
+		DestinationBucketArn:  dr.LogReplica.Bucket.BucketArn(),
+		DestinationBucketName: dr.LogReplica.Bucket.BucketName(),
+		DestinationKeyArn:     dr.LogReplica.Key.KeyArn(),
+		DestinationRegion:     drRegion,
+		AlarmAction:           p.Alarms.Action,
 	})
 	// The global table already has a live copy in the DR region; the
 	// backups are for what replication cannot undo (a bad write or delete
@@ -148,7 +181,7 @@ func NewTier4(scope constructs.Construct, id string, props Tier4Props) *Tier4 {
 // runApp puts the voting app in this region: a network, the app on EKS
 // (Tier 3's) with the DynamoDB store, and the region's load balancer,
 // health check and failover records.
-func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failover awsroute53.Failover, tableArn, tableKeyArn *string) {
+func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failover awsroute53.Failover, tableArn, tableKeyArn, staticBaseURL *string) {
 	stack := r.Stack
 	what := "Tier 4 (" + region + ")"
 	r.Network = NewNetwork(stack, "Network", NetworkProps{
@@ -175,6 +208,9 @@ func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failo
 		Backend: func(app *k8sapp.AppProps) {
 			app.Store = k8sapp.StoreDynamoDB
 			app.DynamoDBTable = props.TableName
+			if staticBaseURL != nil {
+				app.StaticBaseURL = *staticBaseURL
+			}
 		},
 		Grant: func(_, worker, result awsiam.IRole) {
 			GrantVotesTable(worker, tableArn, tableKeyArn, region)

@@ -54,6 +54,7 @@ func buildAssetCdn(app awscdk.App) (*assetCdnFixture, error) {
 		VoteStaticDir:           filepath.Join(repoRoot(), "services/internal/votepage/static"),
 		ResultStaticDir:         filepath.Join(repoRoot(), "services/internal/resultpage/static"),
 		ReplicaBucketArn:        replica.Bucket.BucketArn(),
+		ReplicaBucketName:       replica.Bucket.BucketName(),
 		ReplicaBucketDomainName: replica.Bucket.BucketRegionalDomainName(),
 		ReplicaKeyArn:           replica.Key.KeyArn(),
 		ReplicaRegion:           acDRRegn,

@@ -93,6 +93,9 @@ var pinnedStatefulIDs = map[string][]string{
 		"AlarmsKey3C2381B3",
 		"BackupKey570ED138",
 		"BackupVaultADF21B19",
+		"StaticAssetsAssetDeployLogsD5E35E85",
+		"StaticAssetsLogsC46B3644",
+		"StaticAssetsStatic3EA708D8",
 		"VotesKeyA6E82C74",
 		"VotesTable153BC665",
 	}, tier4AppStatefulIDs...),
@@ -106,6 +109,8 @@ var tier4DRDataIDs = []string{
 	"BackupCopiesVaultEFC33BA4",
 	"LoadBalancerLogReplicaBucket84A8354F",
 	"LoadBalancerLogReplicaKey6654C0D2",
+	"StaticAssetReplicaBucket04B8FE67",
+	"StaticAssetReplicaKey0D77AE09",
 	"TableReplicaKeyEC2B5404",
 }
 

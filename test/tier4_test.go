@@ -101,59 +101,113 @@ func TestTier4GlobalTable(t *testing.T) {
 	}
 }
 
-// The load balancer's access logs replicate to the DR region within 15
-// minutes (replication time control, with metrics), delete markers too,
-// into the DR stack's encrypted, versioned, retained bucket.
-func TestTier4LogReplication(t *testing.T) {
-	var source map[string]any
+// The load balancer's access logs and the pages' static assets replicate
+// to the DR region within 15 minutes (replication time control, with
+// metrics), delete markers too, each into its own encrypted, versioned,
+// retained DR bucket.
+func TestTier4BucketReplication(t *testing.T) {
+	sources := map[string]map[string]any{}
 	for id, b := range defaults.resources(t, tier4, "AWS::S3::Bucket") {
 		if props(b)["ReplicationConfiguration"] != nil {
-			if source != nil {
-				t.Fatalf("more than one replicated bucket (%s)", id)
-			}
-			source = props(b)
-			if !strings.HasPrefix(id, "EntryLogs") {
-				t.Errorf("replicated bucket %s, want the load balancer's logs", id)
-			}
+			sources[id] = props(b)
 		}
 	}
-	if source == nil {
-		t.Fatal("no bucket replicates")
+	want := map[string]string{"EntryLogs": "LoadBalancerLogReplicaBucket", "StaticAssetsStatic": "StaticAssetReplicaBucket"}
+	if len(sources) != len(want) {
+		t.Fatalf("replicated buckets %v, want the load balancer's logs and the static assets", keys(sources))
 	}
-	if v, _ := source["VersioningConfiguration"].(map[string]any); v["Status"] != "Enabled" {
-		t.Errorf("source versioning %v", source["VersioningConfiguration"])
+	for id, source := range sources {
+		var replicaPrefix string
+		for prefix, r := range want {
+			if strings.HasPrefix(id, prefix) {
+				replicaPrefix = r
+			}
+		}
+		if replicaPrefix == "" {
+			t.Errorf("bucket %s replicates: not one of %v", id, keys(want))
+			continue
+		}
+		if v, _ := source["VersioningConfiguration"].(map[string]any); v["Status"] != "Enabled" {
+			t.Errorf("%s versioning %v", id, source["VersioningConfiguration"])
+		}
+		rules := source["ReplicationConfiguration"].(map[string]any)["Rules"].([]any)
+		if len(rules) != 1 {
+			t.Fatalf("%s: %d replication rules", id, len(rules))
+		}
+		rule := rules[0].(map[string]any)
+		dest := rule["Destination"].(map[string]any)
+		if rule["Status"] != "Enabled" || !stackOutputFromDR(dest["Bucket"]) || !strings.Contains(flatten(dest["Bucket"]), replicaPrefix) {
+			t.Errorf("%s rule %v: want enabled, to the DR stack's %s", id, rule, replicaPrefix)
+		}
+		rtc, _ := dest["ReplicationTime"].(map[string]any)
+		if rtc["Status"] != "Enabled" || flatten(rtc["Time"]) != `${{"Minutes":15}}` {
+			t.Errorf("%s replication time control %v", id, dest["ReplicationTime"])
+		}
+		if m, _ := dest["Metrics"].(map[string]any); m["Status"] != "Enabled" {
+			t.Errorf("%s replication metrics %v", id, dest["Metrics"])
+		}
+		if dm, _ := rule["DeleteMarkerReplication"].(map[string]any); dm["Status"] != "Enabled" {
+			t.Errorf("%s delete marker replication %v", id, rule["DeleteMarkerReplication"])
+		}
+		if enc, _ := dest["EncryptionConfiguration"].(map[string]any); !stackOutputFromDR(enc["ReplicaKmsKeyID"]) {
+			t.Errorf("%s replica key %v: want the DR bucket's key", id, dest["EncryptionConfiguration"])
+		}
 	}
-	rc := source["ReplicationConfiguration"].(map[string]any)
-	rules := rc["Rules"].([]any)
-	if len(rules) != 1 {
-		t.Fatalf("%d replication rules", len(rules))
+	for id, replica := range defaults.resources(t, tier4DR, "AWS::S3::Bucket") {
+		rp := props(replica)
+		if v, _ := rp["VersioningConfiguration"].(map[string]any); v["Status"] != "Enabled" {
+			t.Errorf("%s versioning %v", id, rp["VersioningConfiguration"])
+		}
+		if !strings.Contains(flatten(rp["BucketEncryption"]), "aws:kms") || replica["DeletionPolicy"] != "Retain" {
+			t.Errorf("%s encryption %s, deletion policy %v", id, flatten(rp["BucketEncryption"]), replica["DeletionPolicy"])
+		}
 	}
-	rule := rules[0].(map[string]any)
-	dest := rule["Destination"].(map[string]any)
-	if rule["Status"] != "Enabled" || !stackOutputFromDR(dest["Bucket"]) {
-		t.Errorf("rule %v: want enabled, to the DR stack's bucket", rule)
-	}
-	rtc, _ := dest["ReplicationTime"].(map[string]any)
-	if rtc["Status"] != "Enabled" || flatten(rtc["Time"]) != `${{"Minutes":15}}` {
-		t.Errorf("replication time control %v", dest["ReplicationTime"])
-	}
-	if m, _ := dest["Metrics"].(map[string]any); m["Status"] != "Enabled" {
-		t.Errorf("replication metrics %v", dest["Metrics"])
-	}
-	if dm, _ := rule["DeleteMarkerReplication"].(map[string]any); dm["Status"] != "Enabled" {
-		t.Errorf("delete marker replication %v", rule["DeleteMarkerReplication"])
-	}
-	if enc, _ := dest["EncryptionConfiguration"].(map[string]any); !stackOutputFromDR(enc["ReplicaKmsKeyID"]) {
-		t.Errorf("replica key %v: want the DR bucket's key", dest["EncryptionConfiguration"])
-	}
+}
 
-	_, replica := defaults.only(t, tier4DR, "AWS::S3::Bucket")
-	rp := props(replica)
-	if v, _ := rp["VersioningConfiguration"].(map[string]any); v["Status"] != "Enabled" {
-		t.Errorf("replica bucket versioning %v", rp["VersioningConfiguration"])
+// The pages' assets: one CloudFront distribution whose origin group fails
+// over from the primary's bucket to the DR replica; the primary's pages
+// link their assets there and start only after the upload; a warm DR
+// region's pages serve their own (nothing made in the primary is needed
+// there in a failover).
+func TestTier4StaticAssetsOnCloudFront(t *testing.T) {
+	_, dist := full.only(t, tier4, "AWS::CloudFront::Distribution")
+	cfg := flatten(props(dist)["DistributionConfig"])
+	if !strings.Contains(cfg, "OriginGroups") || !strings.Contains(cfg, "StaticAssetReplicaBucket") || !strings.Contains(cfg, "StaticAssetsStatic") {
+		t.Errorf("distribution %s: want an origin group over the primary bucket and the DR replica", cfg)
 	}
-	if !strings.Contains(flatten(rp["BucketEncryption"]), "aws:kms") || replica["DeletionPolicy"] != "Retain" {
-		t.Errorf("replica bucket encryption %s, deletion policy %v", flatten(rp["BucketEncryption"]), replica["DeletionPolicy"])
+	staticURL := func(stack, svc string) string {
+		d := manifestsOf(t, full, stack)["Deployment/ladder/"+svc]
+		for _, e := range d["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["env"].([]any) {
+			if ev := e.(map[string]any); ev["name"] == "STATIC_BASE_URL" {
+				v, _ := ev["value"].(string)
+				return v
+			}
+		}
+		return ""
+	}
+	for _, svc := range []string{"vote", "result"} {
+		if got := staticURL(tier4, svc); got != "https://TOKEN" {
+			t.Errorf("primary %s STATIC_BASE_URL %q, want https://<the distribution's domain>", svc, got)
+		}
+		if got := staticURL(tier4DR, svc); got != "" {
+			t.Errorf("DR %s STATIC_BASE_URL %q, want none", svc, got)
+		}
+	}
+	// Every app manifest of the primary waits for both uploads.
+	var uploads []string
+	for id := range full.resources(t, tier4, "Custom::CDKBucketDeployment") {
+		uploads = append(uploads, id)
+	}
+	if len(uploads) != 2 {
+		t.Fatalf("asset uploads %v", uploads)
+	}
+	for id, r := range full.resources(t, tier4, "Custom::AWSCDK-EKS-KubernetesResource") {
+		deps := flatten(r["DependsOn"])
+		for _, u := range uploads {
+			if !strings.Contains(deps, u) && !strings.Contains(flatten(props(r)["Manifest"]), `"kind":"Namespace"`) {
+				t.Errorf("manifest %s does not wait for %s", id, u)
+			}
+		}
 	}
 }
 

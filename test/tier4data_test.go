@@ -97,10 +97,11 @@ func buildTier4Data(app awscdk.App) (f *tier4Fixture, err error) {
 		Id: jsii.String("AwsSolutions-S1"), Reason: jsii.String("Test stand-in for the ALB access-log bucket, which is itself the log."),
 	}}, jsii.Bool(true))
 	stacks.ReplicateBucket(primary, "LogReplication", source, stacks.BucketReplicationProps{
-		DestinationBucketArn: replica.Bucket.BucketArn(),
-		DestinationKeyArn:    replica.Key.KeyArn(),
-		DestinationRegion:    t4DRRegion,
-		AlarmAction:          alarms.Action,
+		DestinationBucketArn:  replica.Bucket.BucketArn(),
+		DestinationBucketName: replica.Bucket.BucketName(),
+		DestinationKeyArn:     replica.Key.KeyArn(),
+		DestinationRegion:     t4DRRegion,
+		AlarmAction:           alarms.Action,
 	})
 	backup := stacks.NewBackup(primary, "Backup", stacks.BackupProps{
 		RetentionDays:     t4BackupDays,
