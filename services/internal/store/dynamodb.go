@@ -460,6 +460,15 @@ func (d *DynamoDB) ensureShard(ctx context.Context, s int) error {
 
 // clearPending is step 3.
 func (d *DynamoDB) clearPending(ctx context.Context, in Intent) error {
+	if err := d.removePending(ctx, in); err != nil && !isCondFail(err) {
+		return fmt.Errorf("clear pending intent: %w", err)
+	}
+	return nil
+}
+
+// removePending removes the voter's pending intent if it is still in (its
+// stamp unchanged); a condition failure means it is not.
+func (d *DynamoDB) removePending(ctx context.Context, in Intent) error {
 	_, err := d.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &d.table,
 		Key:                       key(voterKey(in.Voter)),
@@ -467,10 +476,7 @@ func (d *DynamoDB) clearPending(ctx context.Context, in Intent) error {
 		ConditionExpression:       aws.String("pending.stamp = :s"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": num(in.Stamp)},
 	})
-	if err != nil && !isCondFail(err) {
-		return fmt.Errorf("clear pending intent: %w", err)
-	}
-	return nil
+	return err
 }
 
 // maybeSweep sweeps shard s if this process has not for markerGrace/2.

@@ -255,9 +255,14 @@ type querier interface {
 }
 
 func readTally(ctx context.Context, q querier) (Tally, error) {
-	rows, err := q.Query(ctx, "SELECT option, count FROM tallies")
+	return queryTally(ctx, q, "SELECT option, count FROM tallies", "read tallies")
+}
+
+// queryTally runs a query returning (option, count) rows into a Tally.
+func queryTally(ctx context.Context, q querier, sql, what string) (Tally, error) {
+	rows, err := q.Query(ctx, sql)
 	if err != nil {
-		return Tally{}, fmt.Errorf("read tallies: %w", err)
+		return Tally{}, fmt.Errorf("%s: %w", what, err)
 	}
 	var t Tally
 	var opt string
@@ -267,7 +272,7 @@ func readTally(ctx context.Context, q querier) (Tally, error) {
 		return nil
 	})
 	if err != nil {
-		return Tally{}, fmt.Errorf("read tallies: %w", err)
+		return Tally{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return t, nil
 }

@@ -52,21 +52,7 @@ var (
 const recountSQL = `SELECT vote, count(*) FROM votes GROUP BY vote`
 
 func recountPostgres(ctx context.Context, q querier) (Tally, error) {
-	rows, err := q.Query(ctx, recountSQL)
-	if err != nil {
-		return Tally{}, fmt.Errorf("recount votes: %w", err)
-	}
-	var t Tally
-	var opt string
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&opt, &n}, func() error {
-		t.set(opt, n)
-		return nil
-	})
-	if err != nil {
-		return Tally{}, fmt.Errorf("recount votes: %w", err)
-	}
-	return t, nil
+	return queryTally(ctx, q, recountSQL, "recount votes")
 }
 
 // CheckTallies reads tallies and recount on the primary in one
@@ -212,13 +198,7 @@ func (d *DynamoDB) RepairTallies(ctx context.Context) (TallyCheck, error) {
 // dropIntent removes a pending intent without applying it, only if it is
 // still the one the scan saw.
 func (d *DynamoDB) dropIntent(ctx context.Context, in Intent) error {
-	_, err := d.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &d.table,
-		Key:                       key(voterKey(in.Voter)),
-		UpdateExpression:          aws.String("REMOVE pending"),
-		ConditionExpression:       aws.String("pending.stamp = :s"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": num(in.Stamp)},
-	})
+	err := d.removePending(ctx, in)
 	if isCondFail(err) {
 		return fmt.Errorf("repair tallies: intent %s is gone or replaced: %w", in.ID(), ErrRepairRaced)
 	}
