@@ -61,34 +61,16 @@ var pinnedStatefulIDs = map[string][]string{
 	},
 	tier2Edge:       {"WafLogsF9F75746"},
 	tier2EdgeAlarms: {"AlarmsKey3C2381B3"},
-	tier3: {
-		"AWS679f53fac002430cb0da5b7982bd2287LogGroup449FB7C2", // the node group lookup's (and log domain's) function logs
+	tier3: append([]string{
 		"AlarmsKey3C2381B3",
-		"CacheAuthToken04672416",
-		"CacheEngineLogFEAEB291",
-		"CacheKeyCDF9DE27",
-		"CacheReplicationGroupBFE59FF3",
-		"CacheSlowLog43E55961",
 		"DatabaseCluster5B53A178",
 		"DatabaseClusterReader1D8B76102",
 		"DatabaseClusterWriterD43085C6",
 		"DatabaseKey5E5D9547",
 		"DbMigrateHandlerLogsB1E7CE85",
 		"DbMigrateProviderLogs02CDD8CD",
-		"EksClusterKubectlProviderHandlerLogGroup4E3D8320",
-		"EksClusterKubectlProviderframeworkonEventLogGroup018F2467",
-		"EksControlPlaneLogsDB7AEF19",
-		"EksSecretsKey89C78FFD",
 		"LadderTier3DatabaseClusterSecret74E10C8E3fdaad7efa858a3daf9490cf0a702aeb",
-		"LogSearchAppLogs8B343ABF",
-		"LogSearchDomain554D1947",
-		"LogSearchKeyF2A9CC23",
-		"LogSearchLifecycleLogs39C2539C",
-		"LogSearchProviderLogsBE57064A",
-		"LogSearchSlowIndexLogsAAA093FF",
-		"LogSearchSlowSearchLogs864B2E4C",
-		"NetworkFlowLogs2BEC3212",
-	},
+	}, eksAppStatefulIDs...),
 	tier4: append([]string{
 		"AlarmsKey3C2381B3",
 		"BackupKey570ED138",
@@ -114,8 +96,9 @@ var tier4DRDataIDs = []string{
 	"TableReplicaKeyEC2B5404",
 }
 
-// tier4AppStatefulIDs are the app's, in a region that runs it.
-var tier4AppStatefulIDs = []string{
+// eksAppStatefulIDs are the app on EKS's (NewEksVoteApp), in Tier 3 and in
+// each Tier 4 region that runs it.
+var eksAppStatefulIDs = []string{
 	"AWS679f53fac002430cb0da5b7982bd2287LogGroup449FB7C2", // the node group lookup's (and log domain's) function logs
 	"CacheAuthToken04672416",
 	"CacheEngineLogFEAEB291",
@@ -126,8 +109,6 @@ var tier4AppStatefulIDs = []string{
 	"EksClusterKubectlProviderframeworkonEventLogGroup018F2467",
 	"EksControlPlaneLogsDB7AEF19",
 	"EksSecretsKey89C78FFD",
-	"EntryLogs2EBD49F9",
-	"EntryWafLogsBA81DDCA",
 	"LogSearchAppLogs8B343ABF",
 	"LogSearchDomain554D1947",
 	"LogSearchKeyF2A9CC23",
@@ -137,6 +118,10 @@ var tier4AppStatefulIDs = []string{
 	"LogSearchSlowSearchLogs864B2E4C",
 	"NetworkFlowLogs2BEC3212",
 }
+
+// tier4AppStatefulIDs are a Tier 4 region's that runs the app: the app on
+// EKS and its entry (access logs, WAF logs).
+var tier4AppStatefulIDs = append([]string{"EntryLogs2EBD49F9", "EntryWafLogsBA81DDCA"}, eksAppStatefulIDs...)
 
 // pinnedWarmIDs are the stacks whose stateful ids differ with the full
 // context: a warm recovery region runs the app too.
