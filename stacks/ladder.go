@@ -151,7 +151,8 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 			}
 			t := NewTier4(app, name, Tier4Props{
 				Primary:             stackPropsIn(props.PrimaryRegion, name, "Ladder Tier 4 (1,000,000+ users), primary region: Route53 failover -> ALB -> EKS (vote, worker, result) -> Valkey queue and a DynamoDB global table; logs replicated and backups copied to "+props.DRRegion),
-				DR:                  stackPropsIn(props.DRRegion, name+"-DR", "Ladder Tier 4 recovery region ("+drMode+"): the table replica's key, the log replica bucket, the backup copy vault"),
+				DR:                  stackPropsIn(props.DRRegion, name+"-DR", "Ladder Tier 4 recovery region ("+drMode+"): the table replica's key, the log and asset replica buckets, the backup copy vault"),
+				Health:              stackPropsIn(EdgeRegion, name+"-HealthAlarms", "Ladder Tier 4 health alarms (us-east-1): the Route53 health checks of the regions, where Route53 publishes them"),
 				RepoRoot:            props.RepoRoot,
 				Warm:                props.Tier4Warm,
 				TableName:           strings.ToLower(props.Project) + "-tier4-votes",
@@ -168,6 +169,7 @@ func NewLadder(app constructs.Construct, props LadderProps) *Ladder {
 			})
 			l.Stacks[name+"-DR"] = t.DR.Stack
 			l.Stacks[name] = t.Primary.Stack
+			l.Stacks[name+"-HealthAlarms"] = t.Health.Stack
 		}
 	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: b(true)}), nil)

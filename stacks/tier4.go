@@ -37,6 +37,9 @@ type Tier4Props struct {
 	BackupRetentionDays int
 	VaultLockDays       int
 
+	// Health is the props of the us-east-1 stack alarming on the regions'
+	// health checks (its name and tags; the region is set to us-east-1).
+	Health awscdk.StackProps
 	// DNS, when set, gives vote.<domain> and result.<domain> failover
 	// records: the primary region's, and the DR region's when it is warm.
 	DNS              *DNSProps
@@ -58,6 +61,8 @@ type Tier4Props struct {
 type Tier4 struct {
 	Primary *Tier4Region
 	DR      *Tier4Region
+	// Health alarms on the regions' Route53 health checks, in us-east-1.
+	Health *HealthAlarms
 }
 
 // Tier4Region is one region's stack.
@@ -169,13 +174,23 @@ func NewTier4(scope constructs.Construct, id string, props Tier4Props) *Tier4 {
 	})
 	pStack.AddStackDependency(drStack, s("the replica key, the replica bucket and the backup vault the primary points at"))
 
+	checks := []RegionHealth{{Region: primaryRegion, HealthCheckID: p.Entry.HealthCheck.HealthCheckId()}}
+	if dr.Entry != nil {
+		checks = append(checks, RegionHealth{Region: drRegion, HealthCheckID: dr.Entry.HealthCheck.HealthCheckId()})
+	}
+	health := NewHealthAlarms(scope, id+"-HealthAlarms", HealthAlarmsProps{
+		StackProps: props.Health,
+		Checks:     checks,
+		AlarmEmail: props.AlarmEmail,
+	})
+
 	output := func(stack awscdk.Stack, id string, value *string, description string) {
 		awscdk.NewCfnOutput(stack, s(id), &awscdk.CfnOutputProps{Value: value, Description: s(description)})
 	}
 	output(pStack, "TableName", s(props.TableName), "The votes global table (replica in "+drRegion+")")
 	output(drStack, "Mode", s(map[bool]string{true: "warm", false: "pilot-light"}[props.Warm]),
 		"How this recovery region runs (tier4DrMode); README, Tier 4 runbook")
-	return &Tier4{Primary: p, DR: dr}
+	return &Tier4{Primary: p, DR: dr, Health: health}
 }
 
 // runApp puts the voting app in this region: a network, the app on EKS

@@ -28,7 +28,7 @@ func TestInvalidConfigurationAddsNothing(t *testing.T) {
 
 func TestTierSelectsRungs(t *testing.T) {
 	tier2Stacks := strings.Join([]string{tier2, tier2Edge, tier2EdgeAlarms}, ",")
-	tier4Stacks := tier4 + "," + tier4DR
+	tier4Stacks := tier4 + "," + tier4DR + "," + tier4HealthAlarms
 	for _, c := range []struct {
 		tier any
 		want string

@@ -81,7 +81,8 @@ var pinnedStatefulIDs = map[string][]string{
 		"VotesKeyA6E82C74",
 		"VotesTable153BC665",
 	}, tier4AppStatefulIDs...),
-	tier4DR: tier4DRDataIDs,
+	tier4DR:           tier4DRDataIDs,
+	tier4HealthAlarms: {"AlarmsKey3C2381B3"},
 }
 
 // tier4DRDataIDs are what the recovery region holds in either mode.

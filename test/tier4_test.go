@@ -16,6 +16,8 @@ import (
 const (
 	tier4   = "Ladder-Tier4"
 	tier4DR = "Ladder-Tier4-DR"
+	// In us-east-1, where Route53 publishes health check metrics.
+	tier4HealthAlarms = "Ladder-Tier4-HealthAlarms"
 	// Regions of the defaults (primaryRegion, drRegion).
 	tier4PrimaryRegion = "us-west-2"
 	tier4DRRegion      = "us-east-2"
@@ -359,6 +361,44 @@ func TestTier4FailoverRecordsAndHealthChecks(t *testing.T) {
 		cfg := props(hc)["HealthCheckConfig"].(map[string]any)
 		if cfg["Type"] == "HTTP" && (cfg["ResourcePath"] != "/readyz" || cfg["Port"] != 80.0) {
 			t.Errorf("no-domain vote health %v", cfg)
+		}
+	}
+}
+
+// Someone hears when Route53 calls a region unhealthy, from us-east-1 (the
+// only region with the metric, and not the failing region's own topic):
+// one alarm per region that has an entry, on that region's health check.
+func TestTier4HealthAlarms(t *testing.T) {
+	for _, c := range []struct {
+		set     *synthesized
+		regions map[string]string // alarm id prefix -> the stack whose health check it reads
+	}{
+		{defaults, map[string]string{"UsWest2": tier4}},
+		{full, map[string]string{"UsWest2": tier4, "UsEast2": tier4DR}},
+	} {
+		if r := *c.set.stacks[tier4HealthAlarms].Region(); r != "us-east-1" {
+			t.Errorf("health alarms in %s, want us-east-1", r)
+		}
+		alarms := c.set.resources(t, tier4HealthAlarms, "AWS::CloudWatch::Alarm")
+		if len(alarms) != len(c.regions) {
+			t.Fatalf("%d health alarms, want %d", len(alarms), len(c.regions))
+		}
+		for id, a := range alarms {
+			p := props(a)
+			var stack string
+			for prefix, st := range c.regions {
+				if strings.HasPrefix(id, prefix) {
+					stack = st
+				}
+			}
+			dims := flatten(p["Dimensions"])
+			if stack == "" || p["Namespace"] != "AWS/Route53" || p["MetricName"] != "HealthCheckStatus" ||
+				!strings.Contains(dims, `"StackName":"`+stack+`"`) || !strings.Contains(dims, "EntryRegionHealth") {
+				t.Errorf("%s: %s %s on %s, want HealthCheckStatus of %s's region health check", id, p["Namespace"], p["MetricName"], dims, stack)
+			}
+			if p["ComparisonOperator"] != "LessThanThreshold" || p["Threshold"] != 1.0 || p["TreatMissingData"] != "breaching" || len(asList(p["AlarmActions"])) != 1 {
+				t.Errorf("%s: %v", id, p)
+			}
 		}
 	}
 }
