@@ -78,6 +78,10 @@ func VotesTableArn(tableName, region string) *string {
 // tests and operators and is deliberately not granted to the services.
 var votesTableActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
 
+// votesTableReadActions are the reads alone: the result service only ever
+// reads the tally shards.
+var votesTableReadActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}
+
 // GrantVotesTable gives a principal what the services need on the votes
 // table in ONE region: the calls above on that region's table, and use of
 // that region's table key through DynamoDB only. DynamoDB reads the
@@ -88,9 +92,19 @@ var votesTableActions = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "d
 // for the data plane, so nothing more is granted (no Encrypt or
 // GenerateDataKey: DynamoDB encrypts with the table key it unwraps).
 func GrantVotesTable(grantee awsiam.IGrantable, tableArn, keyArn *string, region string) awsiam.Grant {
+	return grantVotesTable(grantee, tableArn, keyArn, region, votesTableActions)
+}
+
+// GrantVotesTableRead is GrantVotesTable without UpdateItem: a public,
+// read-only page (result) cannot change a tally even if it is taken over.
+func GrantVotesTableRead(grantee awsiam.IGrantable, tableArn, keyArn *string, region string) awsiam.Grant {
+	return grantVotesTable(grantee, tableArn, keyArn, region, votesTableReadActions)
+}
+
+func grantVotesTable(grantee awsiam.IGrantable, tableArn, keyArn *string, region string, actions []string) awsiam.Grant {
 	g := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
-		Actions:      ss(votesTableActions...),
+		Actions:      ss(actions...),
 		ResourceArns: &[]*string{tableArn},
 	})
 	k := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{

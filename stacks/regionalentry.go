@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -50,6 +52,10 @@ type RegionalEntry struct {
 	LoadBalancer  elbv2.ApplicationLoadBalancer
 	VoteTargets   elbv2.ApplicationTargetGroup
 	ResultTargets elbv2.ApplicationTargetGroup
+	// TargetGroupRevision changes whenever a change to the target groups
+	// would make CloudFormation replace them (a new ARN): the bindings are
+	// named with it, because the controller refuses to rebind one.
+	TargetGroupRevision string
 	// LogBucket holds the access logs (versioned: replicated by Tier 4).
 	LogBucket awss3.Bucket
 	// WebAcl filters every request before the load balancer routes it.
@@ -154,6 +160,16 @@ func NewRegionalEntry(scope constructs.Construct, id string, props RegionalEntry
 	}
 	e.VoteTargets = targets("VoteTargets", k8sapp.VotePort)
 	e.ResultTargets = targets("ResultTargets", k8sapp.ResultPort)
+	// What CloudFormation replaces a target group for: its logical id, VPC,
+	// port, protocol and target type.
+	identity := sha256.New()
+	for _, tg := range []struct {
+		c    constructs.IConstruct
+		port int32
+	}{{e.VoteTargets, k8sapp.VotePort}, {e.ResultTargets, k8sapp.ResultPort}} {
+		fmt.Fprintf(identity, "%s|%s|%d|HTTP|ip\n", *tg.c.Node().Path(), *vpc.Node().Path(), tg.port)
+	}
+	e.TargetGroupRevision = hex.EncodeToString(identity.Sum(nil))[:8]
 	forward := func(tg elbv2.ApplicationTargetGroup) elbv2.ListenerAction {
 		return elbv2.ListenerAction_Forward(&[]elbv2.IApplicationTargetGroup{tg}, nil)
 	}

@@ -212,11 +212,13 @@ func ReplicateBucket(scope constructs.Construct, id string, source awss3.Bucket,
 				Resources: &[]*string{destObjects},
 			}),
 			// Encrypt is what S3 documents for the destination key;
-			// GenerateDataKey is its call when the destination uses an S3
-			// Bucket Key (the DR bucket does), whose encryption context is
-			// the bucket ARN rather than the object's.
+			// GenerateDataKey and Decrypt are its calls when the
+			// destination uses an S3 Bucket Key (the DR bucket does; S3's
+			// "S3 Bucket Keys and replication" lists Decrypt too), whose
+			// encryption context is the bucket ARN rather than the
+			// object's.
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   ss("kms:Encrypt", "kms:GenerateDataKey"),
+				Actions:   ss("kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"),
 				Resources: &[]*string{props.DestinationKeyArn},
 				Conditions: &map[string]any{
 					"StringEquals": map[string]any{"kms:ViaService": "s3." + props.DestinationRegion + ".amazonaws.com"},

@@ -229,7 +229,7 @@ func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failo
 		},
 		Grant: func(_, worker, result awsiam.IRole) {
 			GrantVotesTable(worker, tableArn, tableKeyArn, region)
-			GrantVotesTable(result, tableArn, tableKeyArn, region)
+			GrantVotesTableRead(result, tableArn, tableKeyArn, region)
 		},
 		Entry: func(app *k8sapp.AppProps, eks *EksCluster) {
 			entry = NewRegionalEntry(stack, "Entry", RegionalEntryProps{
@@ -245,8 +245,9 @@ func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failo
 				What:               what,
 			})
 			app.TargetGroups = &k8sapp.TargetGroupArns{
-				Vote:   *entry.VoteTargets.TargetGroupArn(),
-				Result: *entry.ResultTargets.TargetGroupArn(),
+				Vote:     *entry.VoteTargets.TargetGroupArn(),
+				Result:   *entry.ResultTargets.TargetGroupArn(),
+				Revision: entry.TargetGroupRevision,
 			}
 		},
 	})

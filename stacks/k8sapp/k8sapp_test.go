@@ -824,3 +824,21 @@ func TestStaticBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// The controller refuses to change a binding's target group: a new target
+// group comes with a new revision, so the binding gets a new name (and is
+// replaced, not updated); its Service stays the same.
+func TestTargetGroupBindingRevisionRenames(t *testing.T) {
+	p := baseProps()
+	p.TargetGroups = &TargetGroupArns{Vote: voteTG, Result: resultTG, Revision: "0a1b2c3d"}
+	var names []string
+	for _, o := range decoded(t, p) {
+		if b, ok := o.(*TargetGroupBinding); ok {
+			names = append(names, b.Name+"->"+b.Spec.ServiceRef.Name)
+		}
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, ","); got != "result-0a1b2c3d->result,vote-0a1b2c3d->vote" {
+		t.Errorf("bindings %s", got)
+	}
+}

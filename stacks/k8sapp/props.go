@@ -54,7 +54,14 @@ const (
 
 // TargetGroupArns are the ARNs of the target groups (target type ip) the
 // vote and result Services are bound to (CDK tokens are fine).
-type TargetGroupArns struct{ Vote, Result string }
+type TargetGroupArns struct {
+	Vote, Result string
+	// Revision, when set, suffixes the bindings' names (vote-<revision>).
+	// The controller refuses to change a binding's target group, so a
+	// replaced target group (a new ARN) must come with a new revision: the
+	// binding is then replaced, not updated.
+	Revision string
+}
 
 // ServiceImages are the image URIs of the three services (CDK tokens are fine).
 type ServiceImages struct{ Vote, Worker, Result string }

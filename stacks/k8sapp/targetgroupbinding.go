@@ -64,9 +64,13 @@ func (in *TargetGroupBinding) DeepCopyObject() runtime.Object {
 func targetGroupBindings(p AppProps) []runtime.Object {
 	var out []runtime.Object
 	for _, b := range []struct{ svc, arn string }{{"vote", p.TargetGroups.Vote}, {"result", p.TargetGroups.Result}} {
+		name := b.svc
+		if p.TargetGroups.Revision != "" {
+			name += "-" + p.TargetGroups.Revision
+		}
 		out = append(out, &TargetGroupBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: TargetGroupBindingGroupVersion.String(), Kind: "TargetGroupBinding"},
-			ObjectMeta: meta(p.Namespace, b.svc, b.svc),
+			ObjectMeta: meta(p.Namespace, name, b.svc),
 			Spec: TargetGroupBindingSpec{
 				TargetGroupARN: b.arn,
 				// Pod IPs, as with the Ingresses: no NodePort hop, and the
