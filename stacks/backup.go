@@ -135,6 +135,14 @@ func NewBackup(scope constructs.Construct, id string, props BackupProps) *Backup
 		}}
 	}
 	plan := awsbackup.NewBackupPlan(c, s("Plan"), &awsbackup.BackupPlanProps{
+		// Plan names are unique per account and region, and CDK would use
+		// the bare construct id ("Plan") for every rung's plan: Tier 1's
+		// and Tier 4's, in the same region, would collide on deploy
+		// (aws/aws-cdk#38318). The construct path makes it the rung's own.
+		BackupPlanName: awscdk.Names_UniqueResourceName(c, &awscdk.UniqueResourceNameOptions{
+			MaxLength:                n(50),
+			AllowedSpecialCharacters: s("-_."),
+		}),
 		BackupVault: vault,
 		BackupPlanRules: &[]awsbackup.BackupPlanRule{
 			awsbackup.NewBackupPlanRule(&awsbackup.BackupPlanRuleProps{
