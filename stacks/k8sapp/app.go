@@ -175,6 +175,9 @@ func services(p AppProps) []svcSpec {
 		// moves it to the store.
 		corev1.EnvVar{Name: "VOTE_MODE", Value: "queue"}), redisEnv...)
 	workerEnv := append(append(common(WorkerPort), redisEnv...), storeEnv...)
+	if p.Store == StoreDynamoDB && p.DefaultWriterRegion != "" {
+		workerEnv = append(workerEnv, corev1.EnvVar{Name: "DYNAMODB_DEFAULT_WRITER_REGION", Value: p.DefaultWriterRegion})
+	}
 	resultEnv := append(common(ResultPort), storeEnv...)
 	if p.StaticBaseURL != "" {
 		// The pages link their assets on the CDN; the pods still serve them.

@@ -711,7 +711,7 @@ func TestInvalidTier4Props(t *testing.T) {
 		"dynamodb with db secret":   {func(p *AppProps) { p.DatabaseSecretArn = dbArn }, "DatabaseSecretArn must be empty"},
 		"dynamodb with reader":      {func(p *AppProps) { p.ReaderHost = reader }, "ReaderHost must be empty"},
 		"dynamodb with db name":     {func(p *AppProps) { p.DatabaseName = "votes" }, "DatabaseName must be empty"},
-		"postgres with table":       {func(p *AppProps) { p.Store, p.DatabaseSecretArn = StorePostgres, dbArn }, "DynamoDBTable is for"},
+		"postgres with table":       {func(p *AppProps) { p.Store, p.DatabaseSecretArn = StorePostgres, dbArn }, "DynamoDBTable and DefaultWriterRegion are for"},
 		"postgres without secret":   {func(p *AppProps) { p.Store, p.DynamoDBTable = "", "" }, "DatabaseSecretArn is required"},
 		"target groups with hosts":  {func(p *AppProps) { p.VoteHost, p.ResultHost = "vote.example.com", "result.example.com" }, "must be empty with TargetGroups"},
 		"target groups with cert":   {func(p *AppProps) { p.CertificateArn = certArn }, "must be empty with TargetGroups"},
@@ -840,5 +840,23 @@ func TestTargetGroupBindingRevisionRenames(t *testing.T) {
 	slices.Sort(names)
 	if got := strings.Join(names, ","); got != "result-0a1b2c3d->result,vote-0a1b2c3d->vote" {
 		t.Errorf("bindings %s", got)
+	}
+}
+
+// With a default writer region the workers (and only they) are fenced by
+// the table's writer flag; without one nothing changes.
+func TestDefaultWriterRegion(t *testing.T) {
+	p := tier4Props()
+	p.DefaultWriterRegion = "us-west-2"
+	deps := all[*appsv1.Deployment](decoded(t, p))
+	for svc, want := range map[string]string{"worker": "us-west-2", "vote": "", "result": ""} {
+		if got := envOf(deps[svc])["DYNAMODB_DEFAULT_WRITER_REGION"]; got != want {
+			t.Errorf("%s DYNAMODB_DEFAULT_WRITER_REGION = %q, want %q", svc, got, want)
+		}
+	}
+	pg := baseProps()
+	pg.DefaultWriterRegion = "us-west-2"
+	if _, err := Manifests(pg); err == nil || !strings.Contains(err.Error(), "DefaultWriterRegion") {
+		t.Errorf("postgres with a writer region: %v", err)
 	}
 }

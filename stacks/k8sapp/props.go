@@ -111,6 +111,12 @@ type AppProps struct {
 	Store string
 	// DynamoDBTable is the table name (a literal or a token); DynamoDB only.
 	DynamoDBTable string
+	// DefaultWriterRegion (DynamoDB only), when set, fences the workers:
+	// only the region the table's writer flag names applies votes, and
+	// while no flag is set, this one (the primary). Workers elsewhere stand
+	// by, their votes waiting in their own queue. Empty: every worker
+	// writes.
+	DefaultWriterRegion string
 
 	// DatabaseSecretArn is the Aurora (RDS-style JSON) secret: host, port,
 	// username, password, dbname. The writer is taken from it. PostgreSQL
@@ -274,8 +280,8 @@ func (p AppProps) validate() error {
 	switch p.Store {
 	case StorePostgres:
 		req("DatabaseSecretArn", p.DatabaseSecretArn)
-		if p.DynamoDBTable != "" {
-			errs = append(errs, errors.New(`DynamoDBTable is for Store "dynamodb"; the postgres store does not use it`))
+		if p.DynamoDBTable != "" || p.DefaultWriterRegion != "" {
+			errs = append(errs, errors.New(`DynamoDBTable and DefaultWriterRegion are for Store "dynamodb"; the postgres store does not use them`))
 		}
 	case StoreDynamoDB:
 		req("DynamoDBTable", p.DynamoDBTable)
