@@ -26,6 +26,28 @@
 // (REDIS_URL, REDIS_KEY_PREFIX) holds a live worker heartbeat, unless
 // -force; it cannot see other regions. Queue-mode vote services may keep
 // running: votes wait in Redis until the workers start again.
+//
+// Tier 4 (two regions, one DynamoDB global table, a queue and workers per
+// region) fences the writers with a writer region kept in the table's
+// control item. With DYNAMODB_DEFAULT_WRITER_REGION set, a worker applies
+// votes only while that item names its AWS_REGION (or, while there is no
+// item, while DYNAMODB_DEFAULT_WRITER_REGION does); otherwise it stands by
+// (ladder_worker_standby 1, still healthy and ready) and its region's
+// votes wait in its queue. It rereads the item every 5 s; see
+// internal/worker's Gate for the window in which an old writer may still
+// apply a batch. Unset, every worker writes (Tiers 1-3).
+//
+// `worker writer` prints the writer region as one JSON line,
+// {"writer": "<region>", "source": "table"|"default"}, and exits 0; with
+// neither an item nor DYNAMODB_DEFAULT_WRITER_REGION it prints
+// {"writer": "", "source": "none"} and exits 1. `worker writer set
+// <region>` writes the item (works while the old writer region is
+// unreachable) and prints the same line read back. Exit 2 on bad input
+// (a region must be lowercase letters, digits and hyphens; nothing is
+// written), a STORE other than dynamodb, or an I/O failure. It reads the
+// store's variables only (STORE, DYNAMODB_TABLE, AWS_REGION...). To switch
+// without any overlap of writers, set a region where no worker runs
+// ("none"), wait until every worker reports standby, then the new region.
 package main
 
 import (
@@ -60,8 +82,13 @@ func main() {
 			code := runTallies(ctx, os.Args[2:], config.FromOS(), os.Stdout, os.Stderr)
 			stop()
 			os.Exit(code)
+		case "writer":
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			code := runWriter(ctx, os.Args[2:], config.FromOS(), os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
 		}
-		fmt.Fprintf(os.Stderr, "worker: unknown argument %q (want healthcheck, or tallies check|repair [-force])\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "worker: unknown argument %q (want healthcheck, tallies check|repair [-force], or writer [set <region>])\n", os.Args[1])
 		os.Exit(2)
 	}
 	log := logging.New("worker")
@@ -105,6 +132,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	defer st.Close()
 	migrate, dep := st.Migrate, st.Dependency
 
+	var gate *worker.Gate
+	if cfg.DynamoDefaultWriterRegion != "" {
+		flag, ok := st.Store.(worker.WriterFlag)
+		if !ok {
+			return fmt.Errorf("DYNAMODB_DEFAULT_WRITER_REGION: the %s store keeps no writer region", cfg.Store)
+		}
+		gate = worker.NewGate(flag, cfg.AWSRegion, cfg.DynamoDefaultWriterRegion, 0, log)
+	}
 	w := worker.New(worker.Options{
 		Redis:           rdb,
 		Keys:            queue.NewKeys(cfg.RedisKeyPrefix),
@@ -114,6 +149,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		BatchSize:       cfg.BatchSize,
 		HeartbeatTTL:    cfg.HeartbeatTTL,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Gate:            gate,
 		Log:             log,
 	})
 

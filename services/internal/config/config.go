@@ -67,6 +67,13 @@ type Config struct {
 	DynamoTable    string
 	AWSRegion      string
 	DynamoEndpoint string
+	// DynamoDefaultWriterRegion (DYNAMODB_DEFAULT_WRITER_REGION) turns on
+	// the worker's writer-region gate (Tier 4, one global table in two
+	// regions): only workers whose AWS_REGION is the writer region named
+	// in the table's control item, or this region while there is no such
+	// item, apply votes. Empty (the default) means no gate: every worker
+	// writes, as in Tiers 1-3. With it set, the worker requires AWS_REGION.
+	DynamoDefaultWriterRegion string
 	// StaticBaseURL (STATIC_BASE_URL, vote and result only) is where the
 	// pages link their assets, e.g. a CloudFront distribution holding the
 	// same files under the same paths: https://host[:port][/path], no
@@ -217,8 +224,33 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 				return c, fmt.Errorf("DYNAMODB_ENDPOINT: must be http(s)://host:port, got %q", c.DynamoEndpoint)
 			}
 		}
+		if c.DynamoDefaultWriterRegion = get("DYNAMODB_DEFAULT_WRITER_REGION", ""); c.DynamoDefaultWriterRegion != "" {
+			if !ValidRegion(c.DynamoDefaultWriterRegion) {
+				return c, fmt.Errorf("DYNAMODB_DEFAULT_WRITER_REGION: must be a region name like us-east-1 (lowercase letters, digits, hyphens), got %q", c.DynamoDefaultWriterRegion)
+			}
+			// The gate compares the writer region with the worker's own,
+			// which must therefore be explicit, not the SDK's guess.
+			if svc == Worker && !ValidRegion(c.AWSRegion) {
+				return c, fmt.Errorf("AWS_REGION: required (a region name like us-east-1) when DYNAMODB_DEFAULT_WRITER_REGION is set, got %q", c.AWSRegion)
+			}
+		}
 	}
 	return c, nil
+}
+
+// ValidRegion reports whether s looks like an AWS region name: lowercase
+// letters and digits in hyphen-separated words (us-east-1), at most 32
+// bytes. It is a syntax check, not a list: new regions keep working.
+func ValidRegion(s string) bool {
+	if s == "" || len(s) > 32 || s[0] == '-' || s[len(s)-1] == '-' || strings.Contains(s, "--") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // staticBaseURL checks STATIC_BASE_URL and drops trailing slashes. Only

@@ -54,6 +54,14 @@ var (
 		Help: "Queue payloads dropped because they were not valid votes.",
 	})
 
+	// WorkerStandby is 1 while the worker's writer-region gate keeps it
+	// from applying votes (DYNAMODB_DEFAULT_WRITER_REGION set and the
+	// writer region is another, or not known yet), else 0.
+	WorkerStandby = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "ladder_worker_standby",
+		Help: "1 while this worker leaves votes queued because its region is not the writer region, else 0.",
+	})
+
 	// SSEClients is the number of connected Server-Sent Events clients.
 	SSEClients = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "ladder_result_sse_clients",

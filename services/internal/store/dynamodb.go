@@ -60,6 +60,18 @@ type DynamoOptions struct {
 //	tally shards   pk = "tally#<00..NN>"  (DynamoShards of them)
 //	               a, b    (N)  this shard's share of the counts
 //	               applied (M)  intent id -> unix ms it was applied
+//	control item   pk = "control#writer" (WriterRegion, SetWriterRegion)
+//	               region (S)  the writer region, e.g. "us-east-1"
+//	               set_at (N)  unix ms of the last SetWriterRegion
+//
+// The control item is the fence of Tier 4, where two regions share the
+// table as a global table: DynamoDB settles concurrent writes to one item
+// from two regions by last-writer-wins, so the shard counters below stay
+// exact only while one region writes. Being in the table, the flag
+// replicates to every region and can be flipped while the old writer
+// region is unreachable; workers with DYNAMODB_DEFAULT_WRITER_REGION set
+// apply votes only while it names their AWS_REGION (the default region
+// while there is no item). See internal/worker's Gate for the window.
 //
 // Why not one counter item or a transaction: one hot item caps writes at
 // ~1,000/s, and DynamoDB transactions (and streams) are not available in

@@ -5,6 +5,9 @@
 // killed) leaves the batch in the processing list, from where this worker
 // or, once its heartbeat expired, a peer delivers it again; redelivery is
 // harmless because the store keeps each voter's newest vote by stamp.
+// With a Gate (Tier 4, DYNAMODB_DEFAULT_WRITER_REGION) it writes only
+// while its region is the writer region and otherwise leaves the votes
+// in the queue.
 package worker
 
 import (
@@ -71,7 +74,10 @@ type Options struct {
 	HeartbeatTTL time.Duration
 	// ShutdownTimeout bounds finishing the current batch after ctx ends.
 	ShutdownTimeout time.Duration
-	Log             *slog.Logger
+	// Gate, when set, keeps the worker in standby while its region is not
+	// the writer region (Tier 4); nil means it always writes.
+	Gate *Gate
+	Log  *slog.Logger
 }
 
 // Stats are the worker's running totals (the same numbers feed the
@@ -233,6 +239,29 @@ func (w *Worker) drain(ctx, io context.Context, c *queue.Consumer) bool {
 		if io.Err() != nil {
 			return false
 		}
+		if w.o.Gate != nil && !w.o.Gate.Allowed(io) {
+			if pending {
+				// Votes this lane holds (left by an earlier process with
+				// this id, or a batch whose write the gate stopped) go
+				// back to this region's queue rather than to the store.
+				n, err := c.Requeue(io)
+				if err != nil {
+					d := b.Next()
+					w.log.Warn("waiting for redis: "+err.Error()+", retrying in "+d.Round(time.Millisecond).String(),
+						"dependency", "redis", "error", err.Error(), "retry_in", d.String())
+					backoff.Sleep(io, d)
+					continue
+				}
+				b.Reset()
+				pending = false
+				if n > 0 {
+					w.log.Info("standby: returned votes to the queue", "lane", c.ID(), "votes", n)
+				}
+			}
+			// ctx, not io: a stop request ends the wait at once.
+			backoff.Sleep(ctx, w.o.Gate.TTL())
+			continue
+		}
 		var items []string
 		var err error
 		if pending {
@@ -264,8 +293,12 @@ func (w *Worker) drain(ctx, io context.Context, c *queue.Consumer) bool {
 			continue
 		}
 		pending = false
-		if !w.commit(io, c, items) {
+		switch w.commit(io, c, items) {
+		case commitStopped:
 			return false
+		case commitRefused:
+			pending = true // the standby branch above returns the batch
+			continue
 		}
 		if ctx.Err() != nil {
 			// A fetch racing the stop may have moved items we have not seen.
@@ -274,11 +307,23 @@ func (w *Worker) drain(ctx, io context.Context, c *queue.Consumer) bool {
 	}
 }
 
+// commitResult is how commit ended.
+type commitResult int
+
+const (
+	commitDone    commitResult = iota // written and acknowledged
+	commitStopped                     // ctx (the io context) ended first
+	commitRefused                     // the gate was closed before an attempt; nothing written
+)
+
 // commit writes one batch and acknowledges it, retrying both until they
 // succeed or ctx (the io context) ends. Acknowledging only after the
 // commit is what makes a vote survive any crash; retrying the ack after a
-// commit is safe because a redelivered vote changes nothing.
-func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) bool {
+// commit is safe because a redelivered vote changes nothing. Every
+// attempt of the write asks the gate first (a cached answer, usually):
+// a batch fetched, or failing, across a switch of the writer region is
+// not applied late.
+func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) commitResult {
 	votes := make([]ballot.Vote, 0, len(items))
 	for _, it := range items {
 		v, err := ballot.Decode([]byte(it))
@@ -290,26 +335,40 @@ func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) 
 	}
 	if len(votes) > 0 {
 		var took time.Duration
-		err := w.retry(ctx, w.o.StoreName, "apply votes", func(ctx context.Context) error {
+		b := backoff.New(100*time.Millisecond, 5*time.Second)
+		for {
+			if w.o.Gate != nil && !w.o.Gate.Allowed(ctx) {
+				return commitRefused
+			}
 			start := time.Now()
 			err := w.o.Store.ApplyVotes(ctx, votes)
 			took = time.Since(start)
-			return err
-		})
-		if err != nil {
-			return false
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return commitStopped
+			}
+			// As backoff.Retry logs it.
+			d := b.Next()
+			msg := "apply votes: " + err.Error()
+			w.log.Warn("waiting for "+w.o.StoreName+": "+msg+", retrying in "+d.Round(time.Millisecond).String(),
+				"dependency", w.o.StoreName, "error", msg, "retry_in", d.String())
+			if !backoff.Sleep(ctx, d) {
+				return commitStopped
+			}
 		}
 		w.size.Observe(float64(len(votes)))
 		w.took.Observe(took.Seconds())
 	}
 	if err := w.retry(ctx, "redis", "ack batch", c.Ack); err != nil {
-		return false
+		return commitStopped
 	}
 	metrics.Drained.Add(float64(len(votes)))
 	w.drained.Add(int64(len(votes)))
 	w.batches.Add(1)
 	w.log.Debug("batch committed", "votes", len(votes), "payloads", len(items))
-	return true
+	return commitDone
 }
 
 // dropPoison counts and logs a payload that is not a valid vote. It is
