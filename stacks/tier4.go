@@ -223,6 +223,10 @@ func (r *Tier4Region) runApp(props Tier4Props, clusterName, region string, failo
 		Backend: func(app *k8sapp.AppProps) {
 			app.Store = k8sapp.StoreDynamoDB
 			app.DynamoDBTable = props.TableName
+			// One region's workers write at a time (the table's writer
+			// flag, the primary until someone moves it): two regions
+			// counting into the same tally item would lose increments.
+			app.DefaultWriterRegion = *props.Primary.Env.Region
 			if staticBaseURL != nil {
 				app.StaticBaseURL = *staticBaseURL
 			}

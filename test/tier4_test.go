@@ -449,6 +449,11 @@ func TestTier4AppUsesDynamoDBAndTargetGroups(t *testing.T) {
 			if env["STORE"] != "dynamodb" || env["DYNAMODB_TABLE"] != tier4Table {
 				t.Errorf("%s %s: STORE=%q DYNAMODB_TABLE=%q", c.stack, svc, env["STORE"], env["DYNAMODB_TABLE"])
 			}
+			// Both regions' workers obey the table's writer flag, which
+			// names the primary until someone moves it.
+			if want := map[string]string{"worker": tier4PrimaryRegion}[svc]; env["DYNAMODB_DEFAULT_WRITER_REGION"] != want {
+				t.Errorf("%s %s: DYNAMODB_DEFAULT_WRITER_REGION=%q, want %q", c.stack, svc, env["DYNAMODB_DEFAULT_WRITER_REGION"], want)
+			}
 			for name := range env {
 				if strings.HasPrefix(name, "DATABASE_") {
 					t.Errorf("%s %s has %s: Tier 4 has no PostgreSQL", c.stack, svc, name)
