@@ -17,7 +17,9 @@
 //
 // `worker tallies repair [-force]` rewrites the tallies from the recount
 // and prints {"store", "before", "after"} (two checks); exit 0 when the
-// tallies now equal the recount, 1 when it refused, 2 on an error.
+// tallies now equal the recount, 1 when it refused or they still differ
+// after it, 2 on an error (on DynamoDB: run it again before any worker
+// writes, the tallies may be inconsistent until one succeeds).
 // PostgreSQL: safe online, it holds the writers' lock for a recount's
 // duration. DynamoDB: ONLY SAFE WITH EVERY WRITER STOPPED, in every region
 // (workers and direct-mode vote services): last-writer-wins between the

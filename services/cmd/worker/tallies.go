@@ -23,7 +23,7 @@ const talliesUsage = "usage: worker tallies check | worker tallies repair [-forc
 // Exit codes of `worker tallies`.
 const (
 	exitOK      = 0 // check: equal, nothing pending; repair: done and verified
-	exitDiffers = 1 // check: drift or pending intents; repair: refused (live workers)
+	exitDiffers = 1 // check: drift or pending intents; repair: refused (live workers), or not equal after it
 	exitError   = 2 // bad arguments or configuration, or an I/O failure
 )
 
@@ -117,6 +117,11 @@ func runTallies(ctx context.Context, args []string, env config.Env, stdout, stde
 		log.Error(err.Error(), "dependency", opened.Dependency)
 		if errors.Is(err, store.ErrRepairRaced) {
 			log.Error("stop every worker (in every region) and run the repair again")
+		} else if cfg.Store == config.StoreDynamoDB {
+			// The repair drops pending intents before it rewrites the
+			// shards: stopped in between, the tallies miss those changes
+			// until a repair completes.
+			log.Error("the tallies may be inconsistent until a repair succeeds: run it again before any worker writes")
 		}
 		return exitError
 	}

@@ -72,6 +72,11 @@ func runWriter(ctx context.Context, args []string, env config.Env, stdout, stder
 		log.Info("writer region set to "+set, "writer_region", set, "previous", prev, "previous_found", found)
 	}
 	region, found, err := d.WriterRegion(ctx)
+	if err != nil && set != "" {
+		// The write succeeded; only the read-back failed.
+		log.Warn("writer region set, but reading it back failed: "+err.Error(), "dependency", "dynamodb")
+		region, found, err = set, true, nil
+	}
 	if err != nil {
 		log.Error(err.Error(), "dependency", "dynamodb")
 		return exitError

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,15 +151,18 @@ func TestRunStandbyIsHealthy(t *testing.T) {
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(t.Output(), nil)), ln) }()
+	logs := &syncBuffer{}
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), nil)), ln)
+	}()
 
+	// The gauge starts at 1 before any read, so wait for the log line
+	// that says the flag (here: the default) was read and named another
+	// region.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, body := get(t, base+"/metrics"); strings.Contains(body, "\nladder_worker_standby 1\n") {
-			break
-		}
+	for !strings.Contains(logs.String(), `"msg":"standby: writer region is us-east-1`) {
 		if time.Now().After(deadline) {
-			t.Fatal("ladder_worker_standby never became 1")
+			t.Fatalf("no standby line naming us-east-1:\n%s", logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -170,7 +175,6 @@ func TestRunStandbyIsHealthy(t *testing.T) {
 			t.Errorf("%s in standby = %d %s, want 200", path, code, body)
 		}
 	}
-	// Still 1 once the flag has been read (the gauge starts at 1).
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "\nladder_worker_standby 1\n") {
 		t.Error("ladder_worker_standby is not 1 in standby")
 	}
@@ -187,4 +191,23 @@ func TestRunStandbyIsHealthy(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return within 10s of SIGTERM")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's and the test's
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -233,6 +233,11 @@ func LoadFrom(svc Service, env Env) (Config, error) {
 			if svc == Worker && !ValidRegion(c.AWSRegion) {
 				return c, fmt.Errorf("AWS_REGION: required (a region name like us-east-1) when DYNAMODB_DEFAULT_WRITER_REGION is set, got %q", c.AWSRegion)
 			}
+			// Only the worker obeys the writer flag: a direct-mode vote
+			// service writing the same table would go around the fence.
+			if svc == Vote {
+				return c, errors.New("DYNAMODB_DEFAULT_WRITER_REGION: only the worker obeys the writer flag; a vote service writing DynamoDB directly (VOTE_MODE=direct) would not, so run vote in queue mode behind fenced workers")
+			}
 		}
 	}
 	return c, nil

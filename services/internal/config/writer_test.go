@@ -34,6 +34,12 @@ func TestDefaultWriterRegion(t *testing.T) {
 			t.Errorf("%v: error %v, want one naming %s", tc.vars, err, tc.name)
 		}
 	}
+	// A vote service writing DynamoDB itself would go around the fence.
+	if _, err := LoadFrom(Vote, env(map[string]string{"VOTE_MODE": "direct", "STORE": "dynamodb", "DYNAMODB_TABLE": "t",
+		"DYNAMODB_DEFAULT_WRITER_REGION": "us-east-1", "AWS_REGION": "us-east-1"}, nil)); err == nil ||
+		!strings.Contains(err.Error(), "only the worker obeys the writer flag") {
+		t.Errorf("direct-mode vote with a writer region: %v", err)
+	}
 	// Only the worker compares regions; the command reads the result
 	// service's variables and needs no AWS_REGION of its own.
 	if _, err := LoadFrom(Result, env(map[string]string{"STORE": "dynamodb", "DYNAMODB_TABLE": "t",

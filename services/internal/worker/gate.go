@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -39,15 +40,21 @@ const gateReadTimeout = 5 * time.Second
 // succeeded the gate is closed.
 //
 // Window: a lane starts a write (each attempt of it) only when the gate
-// says yes, and a write in progress is not interrupted. After the flag is
-// flipped away from region A, A's workers may therefore still write for
-// up to: the global table's replication lag to A (usually under a second,
-// no upper bound promised) + TTL (the cached answer) + one ApplyVotes
-// call (one batch; each vote bounded by the store's 20 s operation
-// timeout). A longer overlap needs A's reads of the flag to fail while
-// its writes succeed. For a switch without any overlap, set
-// the flag to a region where no worker runs ("none"), wait for that
-// window (ladder_worker_standby = 1 everywhere), then name the new region.
+// says yes (BeginWrite), and a write in progress is not interrupted. After
+// the flag is flipped away from region A, A's workers may therefore still
+// write for up to: the global table's replication lag to A (usually under
+// a second, no upper bound promised) + TTL (the cached answer) + the
+// ApplyVotes calls already under way, one per lane (a DynamoDB batch of n
+// votes runs 32 at a time, each bounded by the store's 20 s operation
+// timeout: n/32 x 20 s at the very worst). A longer overlap needs A's
+// reads of the flag to fail while its writes succeed.
+//
+// "standby" (the log line and ladder_worker_standby = 1) is reported only
+// once the gate is closed AND no write it let in is still running, so an
+// operator waiting for it knows this worker has stopped writing. For a
+// switch without any overlap, set the flag to a region where no worker
+// runs ("none"), wait for standby in every worker of both regions, then
+// name the new region.
 type Gate struct {
 	flag          WriterFlag
 	region, deflt string
@@ -59,6 +66,8 @@ type Gate struct {
 	known   bool      // a read has succeeded
 	writer  string    // the writer region per the last successful read
 	allowed bool
+	// inflight counts the writes BeginWrite let in that have not ended.
+	inflight int
 	// state is what was last logged, so each change is logged once.
 	state string
 }
@@ -85,6 +94,31 @@ func (g *Gate) TTL() time.Duration { return g.ttl }
 func (g *Gate) Allowed(ctx context.Context) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.allowedLocked(ctx)
+}
+
+// BeginWrite is Allowed for a write about to start: when it returns true
+// the caller must call EndWrite once the write has returned, so standby is
+// reported only when no write is running.
+func (g *Gate) BeginWrite(ctx context.Context) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.allowedLocked(ctx) {
+		return false
+	}
+	g.inflight++
+	return true
+}
+
+// EndWrite ends a write BeginWrite let in.
+func (g *Gate) EndWrite() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inflight--
+	g.report()
+}
+
+func (g *Gate) allowedLocked(ctx context.Context) bool {
 	if !g.readAt.IsZero() && time.Since(g.readAt) < g.ttl {
 		return g.allowed
 	}
@@ -110,10 +144,13 @@ func (g *Gate) Allowed(ctx context.Context) bool {
 
 // report logs a change of state once and keeps the gauge current.
 func (g *Gate) report() {
-	state := "unknown"
+	writer := "unknown"
 	if g.known {
-		state = g.writer
+		writer = g.writer
 	}
+	// Standby only once no write let in is still running.
+	draining := !g.allowed && g.inflight > 0
+	state := fmt.Sprintf("%s allowed=%t draining=%t", writer, g.allowed, draining)
 	if state == g.state {
 		return
 	}
@@ -122,6 +159,10 @@ func (g *Gate) report() {
 	case g.allowed:
 		metrics.WorkerStandby.Set(0)
 		g.log.Info("writing: writer region is "+g.writer, "writer_region", g.writer, "region", g.region)
+	case draining:
+		metrics.WorkerStandby.Set(0)
+		g.log.Warn(fmt.Sprintf("stopping: writer region is %s; %d write(s) in progress finish first", writer, g.inflight),
+			"writer_region", writer, "region", g.region, "writes_in_progress", g.inflight)
 	case g.known:
 		metrics.WorkerStandby.Set(1)
 		g.log.Warn("standby: writer region is "+g.writer+"; votes stay in this region's queue",

@@ -12,9 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ladder-cdk/ladder/services/internal/ballot"
+	"github.com/ladder-cdk/ladder/services/internal/metrics"
 	"github.com/ladder-cdk/ladder/services/internal/queue"
 	"github.com/ladder-cdk/ladder/services/internal/store"
 	"github.com/ladder-cdk/ladder/services/internal/worker"
@@ -70,8 +72,13 @@ func openDynamo(t *testing.T, endpoint, table string) *store.DynamoDB {
 // run starts a worker in region mine whose default writer region is deflt,
 // reading the flag from flag and writing to st.
 func (e *dynEnv) run(id, deflt string, flag worker.WriterFlag, st worker.Store) *running {
+	return e.runLanes(id, deflt, flag, st, 0)
+}
+
+// runLanes is run with that many lanes (0: the default).
+func (e *dynEnv) runLanes(id, deflt string, flag worker.WriterFlag, st worker.Store, lanes int) *running {
 	return start(e.t, worker.New(worker.Options{
-		Redis: e.rdb, Keys: e.keys, ID: id, Store: st, StoreName: "dynamodb", BatchSize: 10,
+		Redis: e.rdb, Keys: e.keys, ID: id, Store: st, StoreName: "dynamodb", BatchSize: 10, Lanes: lanes,
 		HeartbeatTTL: time.Second, ShutdownTimeout: 5 * time.Second, Log: e.log,
 		Gate: worker.NewGate(flag, mine, deflt, gateTTL, e.log),
 	}))
@@ -254,7 +261,10 @@ func TestGateStopsRetryAfterFlip(t *testing.T) {
 	e.setWriter(mine)
 	e.push(votesOf(0, 8, "a")...)
 	f := &flipOnce{DynamoDB: e.store}
-	e.run("w1", other, e.store, f)
+	// One lane: with two, the other lane may hold a batch fetched under
+	// the still-cached "writer" answer and write it, inside the window
+	// the Gate documents (TTL), which is not what this test is about.
+	e.runLanes("w1", other, e.store, f, 1)
 	e.standsBy(8, store.Tally{})
 	if n := f.calls.Load(); n != 1 {
 		t.Fatalf("%d writes attempted, want 1 (no retry after the flip)", n)
@@ -284,4 +294,41 @@ func TestGateStandbyReturnsPendingBatch(t *testing.T) {
 	if n, err := e.rdb.LLen(ctx, e.keys.Processing("w1")).Result(); err != nil || n != 0 {
 		t.Fatalf("processing list holds %d (%v), want 0", n, err)
 	}
+}
+
+// "standby" means stopped writing: while a write the gate let in is still
+// running, a closed gate reports "stopping" and keeps the gauge at 0; the
+// standby line and gauge come only once that write has ended.
+func TestGateStandbyOnlyWhenNoWriteRunning(t *testing.T) {
+	e := newDynEnv(t)
+	e.setWriter(mine)
+	g := worker.NewGate(e.store, mine, mine, gateTTL, e.log)
+	ctx := context.Background()
+	if !g.BeginWrite(ctx) {
+		t.Fatal("gate closed although the flag names this region")
+	}
+	e.setWriter("us-west-2")
+	waitFor(t, 10*time.Second, "the gate to close", func() bool { return !g.Allowed(ctx) })
+	if !e.logs.has(`"msg":"stopping: writer region is us-west-2; 1 write(s) in progress finish first"`) {
+		t.Fatalf("no stopping line while a write runs:\n%s", e.logs.String())
+	}
+	if e.logs.has(`"msg":"standby: `) || standbyGauge(t) != 0 {
+		t.Fatalf("standby reported (gauge %v) while a write still runs", standbyGauge(t))
+	}
+	g.EndWrite()
+	if !e.logs.has(`"msg":"standby: writer region is us-west-2`) || standbyGauge(t) != 1 {
+		t.Fatalf("no standby after the last write ended (gauge %v):\n%s", standbyGauge(t), e.logs.String())
+	}
+	if g.BeginWrite(ctx) {
+		t.Fatal("a closed gate let a write in")
+	}
+}
+
+func standbyGauge(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.WorkerStandby.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }

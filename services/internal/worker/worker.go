@@ -337,12 +337,15 @@ func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) 
 		var took time.Duration
 		b := backoff.New(100*time.Millisecond, 5*time.Second)
 		for {
-			if w.o.Gate != nil && !w.o.Gate.Allowed(ctx) {
+			if w.o.Gate != nil && !w.o.Gate.BeginWrite(ctx) {
 				return commitRefused
 			}
 			start := time.Now()
 			err := w.o.Store.ApplyVotes(ctx, votes)
 			took = time.Since(start)
+			if w.o.Gate != nil {
+				w.o.Gate.EndWrite()
+			}
 			if err == nil {
 				break
 			}
