@@ -52,13 +52,10 @@ type Edge struct {
 	Certificate awscertificatemanager.ICertificate
 }
 
-// VoteHostname and ResultHostname are the names the two sites get under a
-// configured domain.
-func VoteHostname(d *DNSProps) string   { return "vote." + d.DomainName }
-func ResultHostname(d *DNSProps) string { return "result." + d.DomainName }
-
-func NewEdge(scope constructs.Construct, id string, props EdgeProps) *Edge {
-	sp := props.StackProps
+// newEdgeRegionStack is a stack in us-east-1 (EdgeRegion) with sp's name,
+// description, tags and account, for what AWS keeps only there: CloudFront's
+// certificates, web ACLs and metrics, and Route53's health check metrics.
+func newEdgeRegionStack(scope constructs.Construct, id string, sp awscdk.StackProps) awscdk.Stack {
 	env := awscdk.Environment{Region: s(EdgeRegion)}
 	if sp.Env != nil {
 		env.Account = sp.Env.Account
@@ -67,7 +64,16 @@ func NewEdge(scope constructs.Construct, id string, props EdgeProps) *Edge {
 	// Needed by "strong" references (the SSM-backed ExportWriter/Reader);
 	// harmless with the weak ones this app uses.
 	sp.CrossRegionReferences = b(true)
-	stack := awscdk.NewStack(scope, s(id), &sp)
+	return awscdk.NewStack(scope, s(id), &sp)
+}
+
+// VoteHostname and ResultHostname are the names the two sites get under a
+// configured domain.
+func VoteHostname(d *DNSProps) string   { return "vote." + d.DomainName }
+func ResultHostname(d *DNSProps) string { return "result." + d.DomainName }
+
+func NewEdge(scope constructs.Construct, id string, props EdgeProps) *Edge {
+	stack := newEdgeRegionStack(scope, id, props.StackProps)
 	e := &Edge{Stack: stack}
 
 	limit := props.PostRateLimit

@@ -42,14 +42,7 @@ type EdgeAlarms struct {
 }
 
 func NewEdgeAlarms(scope constructs.Construct, id string, props EdgeAlarmsProps) *EdgeAlarms {
-	sp := props.StackProps
-	env := awscdk.Environment{Region: s(EdgeRegion)}
-	if sp.Env != nil {
-		env.Account = sp.Env.Account
-	}
-	sp.Env = &env
-	sp.CrossRegionReferences = b(true)
-	stack := awscdk.NewStack(scope, s(id), &sp)
+	stack := newEdgeRegionStack(scope, id, props.StackProps)
 	a := &EdgeAlarms{Stack: stack}
 	a.Topic = NewAlarmTopic(stack, "Alarms", AlarmTopicProps{Email: props.AlarmEmail})
 

@@ -33,14 +33,7 @@ type HealthAlarms struct {
 }
 
 func NewHealthAlarms(scope constructs.Construct, id string, props HealthAlarmsProps) *HealthAlarms {
-	sp := props.StackProps
-	env := awscdk.Environment{Region: s(EdgeRegion)}
-	if sp.Env != nil {
-		env.Account = sp.Env.Account
-	}
-	sp.Env = &env
-	sp.CrossRegionReferences = b(true)
-	stack := awscdk.NewStack(scope, s(id), &sp)
+	stack := newEdgeRegionStack(scope, id, props.StackProps)
 	h := &HealthAlarms{Stack: stack}
 	h.Topic = NewAlarmTopic(stack, "Alarms", AlarmTopicProps{Email: props.AlarmEmail})
 	for _, c := range props.Checks {
