@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,30 +34,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer collects log lines written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type server struct {
 	url     string
 	backend sink.Backend
 	stop    context.CancelFunc
 	done    chan error // Serve's result
-	logs    *syncBuffer
+	logs    *testenv.Logs
 	client  *http.Client
 }
 
@@ -74,7 +55,7 @@ func start(t *testing.T, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	log := logging.NewTo(logs, "vote", "debug")
 	ctx, cancel := context.WithCancel(context.Background())
 	opts, backend, err := setup(ctx, cfg, "test-host", log)

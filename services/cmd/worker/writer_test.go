@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -151,7 +150,7 @@ func TestRunStandbyIsHealthy(t *testing.T) {
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	go func() {
 		done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(io.MultiWriter(logs, t.Output()), nil)), ln)
 	}()
@@ -191,23 +190,4 @@ func TestRunStandbyIsHealthy(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return within 10s of SIGTERM")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
