@@ -246,10 +246,7 @@ func (w *Worker) drain(ctx, io context.Context, c *queue.Consumer) bool {
 				// back to this region's queue rather than to the store.
 				n, err := c.Requeue(io)
 				if err != nil {
-					d := b.Next()
-					w.log.Warn("waiting for redis: "+err.Error()+", retrying in "+d.Round(time.Millisecond).String(),
-						"dependency", "redis", "error", err.Error(), "retry_in", d.String())
-					backoff.Sleep(io, d)
+					w.wait(io, b, "redis", err.Error())
 					continue
 				}
 				b.Reset()
@@ -271,12 +268,9 @@ func (w *Worker) drain(ctx, io context.Context, c *queue.Consumer) bool {
 		}
 		if err != nil {
 			pending = true
-			d := b.Next()
-			w.log.Warn("waiting for redis: "+err.Error()+", retrying in "+d.Round(time.Millisecond).String(),
-				"dependency", "redis", "error", err.Error(), "retry_in", d.String())
 			// While stopping, keep trying until the shutdown timeout: the
 			// list may hold a batch that should be committed, not orphaned.
-			backoff.Sleep(io, d)
+			w.wait(io, b, "redis", err.Error())
 			continue
 		}
 		b.Reset()
@@ -352,12 +346,7 @@ func (w *Worker) commit(ctx context.Context, c *queue.Consumer, items []string) 
 			if ctx.Err() != nil {
 				return commitStopped
 			}
-			// As backoff.Retry logs it.
-			d := b.Next()
-			msg := "apply votes: " + err.Error()
-			w.log.Warn("waiting for "+w.o.StoreName+": "+msg+", retrying in "+d.Round(time.Millisecond).String(),
-				"dependency", w.o.StoreName, "error", msg, "retry_in", d.String())
-			if !backoff.Sleep(ctx, d) {
+			if !w.wait(ctx, b, w.o.StoreName, "apply votes: "+err.Error()) {
 				return commitStopped
 			}
 		}
@@ -441,4 +430,14 @@ func (w *Worker) retry(ctx context.Context, dep, op string, fn func(context.Cont
 		}
 		return nil
 	})
+}
+
+// wait logs a failure of dependency dep as backoff.Retry does ("waiting for
+// redis: ..., retrying in 2s") and sleeps b's next delay; false when ctx
+// ended first.
+func (w *Worker) wait(ctx context.Context, b *backoff.Backoff, dep, msg string) bool {
+	d := b.Next()
+	w.log.Warn("waiting for "+dep+": "+msg+", retrying in "+d.Round(time.Millisecond).String(),
+		"dependency", dep, "error", msg, "retry_in", d.String())
+	return backoff.Sleep(ctx, d)
 }
