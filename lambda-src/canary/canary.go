@@ -252,47 +252,14 @@ func (w *watcher) waitBeyond(ctx context.Context, seq int, deadline time.Time) (
 }
 
 func (w *watcher) follow(ctx context.Context, c *http.Client, eventsURL string) {
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		err := w.stream(ctx, c, eventsURL)
-		if ctx.Err() != nil {
-			return
-		}
-		w.mu.Lock()
-		w.err = err
-		w.mu.Unlock()
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-func (w *watcher) stream(ctx context.Context, c *http.Client, eventsURL string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, eventsURL, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", eventsURL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", eventsURL, resp.Status)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return fmt.Errorf("GET %s: Content-Type %q, want text/event-stream", eventsURL, ct)
-	}
-	err = sse.Parse(resp.Body, func(data string) {
+	sse.Follow(ctx, c, eventsURL, func(data string) {
 		var t Tally
 		if json.Unmarshal([]byte(data), &t) == nil {
 			w.add(t, time.Now())
 		}
+	}, func(err error) {
+		w.mu.Lock()
+		w.err = err
+		w.mu.Unlock()
 	})
-	return fmt.Errorf("GET %s: stream ended: %w", eventsURL, err)
 }

@@ -6,9 +6,13 @@ package sse
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"time"
 )
 
 // Parse calls fn with each event's data (multiple data lines joined by
@@ -50,4 +54,49 @@ func Parse(r io.Reader, fn func(data string)) error {
 			hasData = true
 		}
 	}
+}
+
+// Follow reads the event stream at url until ctx ends, calling fn with each
+// event's data. When the stream fails or ends it calls onErr (if not nil)
+// and connects again after a backoff that doubles from 100 ms to 2 s, as a
+// browser's EventSource would. The response must be 200 with a
+// text/event-stream body.
+func Follow(ctx context.Context, c *http.Client, url string, fn func(data string), onErr func(error)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := stream(ctx, c, url, fn)
+		if ctx.Err() != nil {
+			return
+		}
+		if onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func stream(ctx context.Context, c *http.Client, url string, fn func(data string)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		return fmt.Errorf("GET %s: Content-Type %q, want text/event-stream", url, ct)
+	}
+	return fmt.Errorf("GET %s: stream ended: %w", url, Parse(resp.Body, fn))
 }

@@ -108,45 +108,16 @@ func (w *sseWatcher) waitFor(ctx context.Context, want int64) bool {
 
 // run follows the stream until ctx ends.
 func (w *sseWatcher) run(ctx context.Context, c *http.Client, base string) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := w.stream(ctx, c, base)
-		if ctx.Err() != nil {
-			return
-		}
-		w.mu.Lock()
-		w.errs++
-		w.lastErr = err
-		w.mu.Unlock()
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-func (w *sseWatcher) stream(ctx context.Context, c *http.Client, base string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/events", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s/events: %s", base, resp.Status)
-	}
-	return sse.Parse(resp.Body, func(data string) {
+	sse.Follow(ctx, c, base+"/events", func(data string) {
 		at := time.Now()
 		var t tally
 		if json.Unmarshal([]byte(data), &t) == nil {
 			w.add(t, at)
 		}
+	}, func(err error) {
+		w.mu.Lock()
+		w.errs++
+		w.lastErr = err
+		w.mu.Unlock()
 	})
 }
