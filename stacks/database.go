@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -224,4 +225,50 @@ func auroraMemoryGiB(class string) (float64, bool) {
 		return 0, false
 	}
 	return 32 * float64(k), true
+}
+
+// VotesDatabaseProps size the voting app's Aurora database.
+type VotesDatabaseProps struct {
+	RepoRoot            string
+	Vpc                 awsec2.IVpc
+	InstanceClass       string
+	BackupRetentionDays int
+	DeletionProtection  bool
+	AlarmAction         awscloudwatch.IAlarmAction
+	LogRetention        awslogs.RetentionDays
+	// What names the rung in descriptions ("Tier 2").
+	What string
+}
+
+// NewVotesDatabase is the voting app's Aurora PostgreSQL as Tiers 2 and 3
+// run it: a writer and a reader in the isolated subnets, rotation in the
+// private ones, and the schema applied by the db-migrate custom resource
+// before anything uses it. Both are made directly in the stack ("Database",
+// "DbMigrate"), so their logical ids are the rungs' own.
+func NewVotesDatabase(stack awscdk.Stack, props VotesDatabaseProps) (*Database, *DBMigrate) {
+	private := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
+	db := NewDatabase(stack, "Database", DatabaseProps{
+		Vpc:                 props.Vpc,
+		Subnets:             &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED},
+		RotationSubnets:     private,
+		InstanceClass:       props.InstanceClass,
+		Readers:             1,
+		DatabaseName:        dbName,
+		Username:            dbUser,
+		BackupRetentionDays: props.BackupRetentionDays,
+		DeletionProtection:  props.DeletionProtection,
+		AlarmAction:         props.AlarmAction,
+		What:                props.What,
+	})
+	migration := NewDBMigrate(stack, "DbMigrate", DBMigrateProps{
+		RepoRoot:     props.RepoRoot,
+		Vpc:          props.Vpc,
+		VpcSubnets:   private,
+		Secret:       db.Secret,
+		Database:     db.Cluster,
+		Port:         db.Port,
+		DatabaseName: dbName,
+		LogRetention: props.LogRetention,
+	})
+	return db, migration
 }

@@ -115,33 +115,19 @@ func NewTier2(scope constructs.Construct, id string, props Tier2Props) *Tier2 {
 	private := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
 
 	// --- Database: Aurora PostgreSQL, writer + reader in another AZ.
-	t.Database = NewDatabase(stack, "Database", DatabaseProps{
+	// The schema is applied by a custom resource before any app server
+	// starts (and, on a deploy adding a migration, before the rolling update).
+	t.Database, t.Migration = NewVotesDatabase(stack, VotesDatabaseProps{
+		RepoRoot:            props.RepoRoot,
 		Vpc:                 vpc,
-		Subnets:             &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED},
-		RotationSubnets:     private,
 		InstanceClass:       props.DBInstanceClass,
-		Readers:             1,
-		DatabaseName:        dbName,
-		Username:            dbUser,
 		BackupRetentionDays: props.DBBackupRetentionDays,
 		DeletionProtection:  props.DeletionProtection,
 		AlarmAction:         t.Alarms.Action,
+		LogRetention:        props.LogRetention,
 		What:                "Tier 2",
 	})
 	db := t.Database
-
-	// --- Schema: applied by a custom resource before any app server starts
-	// (and, on a deploy adding a migration, before the rolling update).
-	t.Migration = NewDBMigrate(stack, "DbMigrate", DBMigrateProps{
-		RepoRoot:     props.RepoRoot,
-		Vpc:          vpc,
-		VpcSubnets:   private,
-		Secret:       db.Secret,
-		Database:     db.Cluster,
-		Port:         db.Port,
-		DatabaseName: dbName,
-		LogRetention: props.LogRetention,
-	})
 
 	// --- App servers.
 	appLogs := awslogs.NewLogGroup(stack, s("AppLogs"), &awslogs.LogGroupProps{Retention: props.LogRetention, RemovalPolicy: awscdk.RemovalPolicy_RETAIN})

@@ -78,30 +78,17 @@ func NewTier3(scope constructs.Construct, id string, props Tier3Props) *Tier3 {
 	isolated := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED}
 
 	// --- Data: Aurora (as Tier 2), the schema, Valkey, OpenSearch.
-	t.Database = NewDatabase(stack, "Database", DatabaseProps{
+	t.Database, t.Migration = NewVotesDatabase(stack, VotesDatabaseProps{
+		RepoRoot:            props.RepoRoot,
 		Vpc:                 vpc,
-		Subnets:             isolated,
-		RotationSubnets:     private,
 		InstanceClass:       props.DBInstanceClass,
-		Readers:             1,
-		DatabaseName:        dbName,
-		Username:            dbUser,
 		BackupRetentionDays: props.DBBackupRetentionDays,
 		DeletionProtection:  props.DeletionProtection,
 		AlarmAction:         t.Alarms.Action,
+		LogRetention:        props.LogRetention,
 		What:                "Tier 3",
 	})
 	db := t.Database
-	t.Migration = NewDBMigrate(stack, "DbMigrate", DBMigrateProps{
-		RepoRoot:     props.RepoRoot,
-		Vpc:          vpc,
-		VpcSubnets:   private,
-		Secret:       db.Secret,
-		Database:     db.Cluster,
-		Port:         db.Port,
-		DatabaseName: dbName,
-		LogRetention: props.LogRetention,
-	})
 	// --- The app on EKS (shared with Tier 4): the Valkey queue, the log
 	// search domain, the cluster and the manifests, against Aurora, behind
 	// the Load Balancer Controller's ALB.
